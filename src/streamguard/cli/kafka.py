@@ -1,0 +1,65 @@
+"""`streamguard kafka topics | tail`: the original's Kafka commands."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streamguard.config import get_settings
+
+app = typer.Typer(help="Look at the Kafka topics.", no_args_is_help=True)
+console = Console()
+
+
+@app.command()
+def topics() -> None:
+    """List the topics with their partition counts."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": get_settings().bootstrap_servers})
+    metadata = admin.list_topics(timeout=10)
+    table = Table(title=f"Topics on {get_settings().bootstrap_servers}")
+    table.add_column("topic")
+    table.add_column("partitions", justify="right")
+    for name in sorted(metadata.topics):
+        if not name.startswith("__"):
+            table.add_row(name, str(len(metadata.topics[name].partitions)))
+    console.print(table)
+
+
+@app.command()
+def tail(
+    topic: str = typer.Argument(..., help="topic to follow, e.g. transactions or fraud_alerts"),
+    from_beginning: bool = typer.Option(False, "--from-beginning", help="start at the oldest"),
+    limit: int = typer.Option(0, "--limit", "-n", help="stop after this many messages (0: never)"),
+) -> None:
+    """Print a topic's messages as they arrive (key, value and headers)."""
+    import uuid
+
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({
+        "bootstrap.servers": get_settings().bootstrap_servers,
+        "group.id": f"streamguard-tail-{uuid.uuid4().hex[:8]}",
+        "auto.offset.reset": "earliest" if from_beginning else "latest",
+        "enable.auto.commit": False,
+    })
+    consumer.subscribe([topic])
+    seen = 0
+    try:
+        while limit == 0 or seen < limit:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            seen += 1
+            key = (message.key() or b"").decode(errors="replace")
+            value = (message.value() or b"").decode(errors="replace")
+            headers = {k: v.decode(errors="replace") for k, v in (message.headers() or [])}
+            console.print(f"[cyan]{message.partition()}:{message.offset()}[/cyan] "
+                          f"[bold]{key}[/bold] {value}" + (f" {headers}" if headers else ""),
+                          soft_wrap=True, highlight=False, markup=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()

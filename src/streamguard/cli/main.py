@@ -1,0 +1,20 @@
+"""The `streamguard` command: one Typer app with a sub-command per stage of the pipeline."""
+
+from __future__ import annotations
+
+import typer
+
+from streamguard.cli import generate, kafka, rules, stack
+
+app = typer.Typer(
+    help="StreamGuard: real-time fraud detection for Brazilian transactions.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+stack.register(app)
+app.add_typer(kafka.app, name="kafka")
+app.add_typer(rules.app, name="rules")
+generate.register(app)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

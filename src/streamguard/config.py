@@ -1,0 +1,89 @@
+"""One place for configuration: environment variables prefixed STREAMGUARD_, or a .env file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The original project's documented local password; fine for a laptop, refused nowhere else.
+LOCAL_DEFAULT_PASSWORD = "streamguard_2024"
+
+
+class Settings(BaseSettings):
+    """Every knob of StreamGuard. `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMGUARD_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Where the local stack keeps its data, logs and PID files.
+    state_dir: Path = Path(".streamguard")
+
+    # Kafka. Leave kafka_bootstrap empty to run the local single-node broker.
+    kafka_bootstrap: str = ""
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap_mb: int = 768
+    transactions_partitions: int = 3
+    alerts_partitions: int = 3
+    decisions_partitions: int = 3
+
+    # PostgreSQL. Leave database_url empty to run the private local cluster.
+    database_url: SecretStr | None = None
+    pg_port: int = 5432
+    pg_user: str = "streamguard"
+    pg_password: SecretStr = SecretStr(LOCAL_DEFAULT_PASSWORD)
+    pg_database: str = "streamguard"
+
+    # Flink SQL.
+    flink_ui_port: int = 8081
+    flink_heap_mb: int = 1024
+    flink_parallelism: int = 1
+    flink_remote: str = ""  # HOST:PORT of an existing cluster's REST endpoint
+    watermark_delay_s: int = 2
+    idle_timeout_s: int = 5
+    checkpoint_interval_s: int = 10
+    local_time_zone: str = "America/Sao_Paulo"
+    rule_params: dict[str, str] = Field(default_factory=dict)
+
+    # The stream generator that ./start.sh runs.
+    generator_rate: int = 20
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The Kafka bootstrap list the clients use."""
+        return self.kafka_bootstrap or f"localhost:{self.kafka_port}"
+
+    @property
+    def runs_local_kafka(self) -> bool:
+        """True when the stack starts its own broker."""
+        return not self.kafka_bootstrap
+
+    @property
+    def runs_local_postgres(self) -> bool:
+        """True when the stack starts its own PostgreSQL cluster."""
+        return self.database_url is None
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy/psycopg URL the services connect with."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        password = self.pg_password.get_secret_value()
+        return (
+            f"postgresql://{self.pg_user}:{password}@localhost:{self.pg_port}/{self.pg_database}"
+        )
+
+    @property
+    def state_path(self) -> Path:
+        """The state folder as an absolute path."""
+        return self.state_dir.expanduser().resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

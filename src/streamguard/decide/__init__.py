@@ -1,0 +1,1 @@
+"""The decision service: ledger, lists, enrichment, APPROVE / REVIEW / BLOCK."""

@@ -1,0 +1,1 @@
+"""The pure core: models, scoring and policy, with no I/O."""

@@ -1,0 +1,1 @@
+"""Thin wrappers over confluent-kafka, and the topic names."""

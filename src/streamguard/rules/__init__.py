@@ -1,0 +1,1 @@
+"""Declarative rules: one Flink SQL file per rule, and the job that runs them."""

@@ -1,0 +1,1 @@
+"""The local stack: Kafka, PostgreSQL and the Flink rules job as native processes."""

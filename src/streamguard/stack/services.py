@@ -1,0 +1,185 @@
+"""The whole local stack: start in order with a readiness check each, report, stop by PID."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from streamguard.config import Settings
+from streamguard.stack import kafka_server, postgres_server
+from streamguard.stack.process import (
+    Paths,
+    StackError,
+    pid_alive,
+    read_pid,
+    require_free_port,
+    spawn,
+    stop_pidfile,
+    tail,
+    wait_until,
+)
+
+RULES = "rules"
+LEDGER = "ledger"
+GENERATOR = "generator"
+RULES_START_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One line of `streamguard status`."""
+
+    name: str
+    state: str
+    pid: int | None
+    port: int | None
+    detail: str = ""
+
+
+def _python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def flink_job_state(settings: Settings) -> str | None:
+    """The state of the rules job according to the Flink REST API, or None if it does not answer."""
+    url = f"http://localhost:{settings.flink_ui_port}/jobs/overview"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            jobs = json.load(response).get("jobs", [])
+    except (OSError, ValueError):
+        return None
+    states = [job.get("state") for job in jobs if job.get("name") == "streamguard-rules"]
+    return "RUNNING" if "RUNNING" in states else (states[0] if states else "NO_JOB")
+
+
+def start_rules(settings: Settings) -> int:
+    """The embedded Flink mini-cluster running every rule as one job."""
+    require_free_port(settings.flink_ui_port, "STREAMGUARD_FLINK_UI_PORT", RULES)
+    paths = Paths(settings.state_path)
+    pid = spawn(RULES, _python_module("streamguard.rules.runner"), paths,
+                env={"FLINK_LOG_DIR": str(paths.logs)})
+    wait_until(lambda: flink_job_state(settings) == "RUNNING", timeout_s=RULES_START_TIMEOUT_S,
+               component="rules (Flink)", log=paths.log(RULES), pid=pid, interval_s=1.0)
+    return pid
+
+
+def start_ledger(settings: Settings) -> int:
+    """The consumer that stores transactions, alerts and labels in PostgreSQL."""
+    paths = Paths(settings.state_path)
+    pid = spawn(LEDGER, _python_module("streamguard.decide"), paths)
+    started = time.monotonic()
+    wait_until(lambda: "consuming" in tail(paths.log(LEDGER), 50) or time.monotonic() - started > 60,
+               timeout_s=60, component=LEDGER, log=paths.log(LEDGER), pid=pid)
+    return pid
+
+
+def start_generator(settings: Settings, rate: int) -> int:
+    """The simple stream generator."""
+    paths = Paths(settings.state_path)
+    return spawn(GENERATOR, [*_python_module("streamguard.cli.main"), "generate", "--rate", str(rate)],
+                 paths)
+
+
+def migrate(settings: Settings) -> list[str]:
+    """Apply the schema migrations."""
+    from streamguard.store.db import connect
+    from streamguard.store.migrate import migrate as apply
+
+    with connect(settings) as conn:
+        return apply(conn)
+
+
+def up(settings: Settings, *, generator_rate: int = 0, say: Callable[[str], None] = print) -> bool:
+    """Start whatever is not running; return False when everything already was."""
+    paths = Paths(settings.state_path)
+    paths.ensure()
+    started_any = False
+    if settings.runs_local_postgres and _running(settings, postgres_server.NAME) is None:
+        say("starting PostgreSQL…")
+        postgres_server.start(settings)
+        started_any = True
+    applied = migrate(settings)
+    if applied:
+        say(f"applied migrations: {', '.join(applied)}")
+    steps: list[tuple[str, bool, Callable[[], int]]] = [
+        (kafka_server.NAME, settings.runs_local_kafka, lambda: kafka_server.start(settings)),
+        (RULES, True, lambda: start_rules(settings)),
+        (LEDGER, True, lambda: start_ledger(settings)),
+    ]
+    if not settings.runs_local_kafka:
+        kafka_server.create_topics(settings)
+    for name, wanted, start in steps:
+        if wanted and _running(settings, name) is None:
+            say(f"starting {name}…")
+            start()
+            started_any = True
+    if generator_rate > 0 and _running(settings, GENERATOR) is None:
+        say(f"starting generator at {generator_rate} tx/s…")
+        start_generator(settings, generator_rate)
+        started_any = True
+    return started_any
+
+
+def _running(settings: Settings, name: str) -> int | None:
+    if name == postgres_server.NAME:
+        pid = postgres_server.postmaster_pid(settings)
+        return pid if pid is not None and pid_alive(pid) else None
+    return read_pid(Paths(settings.state_path).pidfile(name))
+
+
+def down(settings: Settings, *, say: Callable[[str], None] = print) -> list[tuple[str, int]]:
+    """Stop every process the stack started, producers first; return (name, pid) stopped."""
+    paths = Paths(settings.state_path)
+    stopped = []
+    for name in (GENERATOR, LEDGER, RULES, kafka_server.NAME):
+        pid = stop_pidfile(paths.pidfile(name))
+        if pid is not None:
+            say(f"stopped {name} (pid {pid})")
+            stopped.append((name, pid))
+    if settings.runs_local_postgres and _running(settings, postgres_server.NAME) is not None:
+        pid = postgres_server.stop(settings)
+        if pid is not None:
+            say(f"stopped postgres (pid {pid})")
+            stopped.append((postgres_server.NAME, pid))
+    return stopped
+
+
+def wipe(settings: Settings) -> None:
+    """Delete the Kafka log, the PostgreSQL data and the Flink checkpoints."""
+    for folder in ("kafka", "postgres", "flink"):
+        shutil.rmtree(settings.state_path / folder, ignore_errors=True)
+
+
+def status(settings: Settings) -> list[ComponentStatus]:
+    """Every component with its state, PID and port."""
+    rows = []
+    pg = _running(settings, postgres_server.NAME) if settings.runs_local_postgres else None
+    rows.append(ComponentStatus(postgres_server.NAME, _state(pg, settings.runs_local_postgres),
+                                pg, settings.pg_port if settings.runs_local_postgres else None,
+                                "" if settings.runs_local_postgres else "external (DATABASE_URL)"))
+    kafka = _running(settings, kafka_server.NAME) if settings.runs_local_kafka else None
+    rows.append(ComponentStatus(kafka_server.NAME, _state(kafka, settings.runs_local_kafka), kafka,
+                                settings.kafka_port if settings.runs_local_kafka else None,
+                                "" if settings.runs_local_kafka else settings.kafka_bootstrap))
+    rules = _running(settings, RULES)
+    job = flink_job_state(settings) if rules else None
+    rows.append(ComponentStatus(RULES, _state(rules, True), rules, settings.flink_ui_port,
+                                f"job {job}" if job else ""))
+    for name in (LEDGER, GENERATOR):
+        pid = _running(settings, name)
+        rows.append(ComponentStatus(name, _state(pid, True), pid, None))
+    return rows
+
+
+def _state(pid: int | None, managed: bool) -> str:
+    if not managed:
+        return "external"
+    return "running" if pid is not None else "stopped"
+
+
+__all__ = ["StackError", "up", "down", "status", "wipe"]
