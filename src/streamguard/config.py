@@ -73,9 +73,7 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         password = self.pg_password.get_secret_value()
-        return (
-            f"postgresql://{self.pg_user}:{password}@localhost:{self.pg_port}/{self.pg_database}"
-        )
+        return f"postgresql://{self.pg_user}:{password}@localhost:{self.pg_port}/{self.pg_database}"
 
     @property
     def state_path(self) -> Path:

@@ -39,12 +39,14 @@ def tail(
 
     from confluent_kafka import Consumer
 
-    consumer = Consumer({
-        "bootstrap.servers": get_settings().bootstrap_servers,
-        "group.id": f"streamguard-tail-{uuid.uuid4().hex[:8]}",
-        "auto.offset.reset": "earliest" if from_beginning else "latest",
-        "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": get_settings().bootstrap_servers,
+            "group.id": f"streamguard-tail-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest" if from_beginning else "latest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     seen = 0
     try:
@@ -56,9 +58,13 @@ def tail(
             key = (message.key() or b"").decode(errors="replace")
             value = (message.value() or b"").decode(errors="replace")
             headers = {k: v.decode(errors="replace") for k, v in (message.headers() or [])}
-            console.print(f"[cyan]{message.partition()}:{message.offset()}[/cyan] "
-                          f"[bold]{key}[/bold] {value}" + (f" {headers}" if headers else ""),
-                          soft_wrap=True, highlight=False, markup=False)
+            console.print(
+                f"[cyan]{message.partition()}:{message.offset()}[/cyan] "
+                f"[bold]{key}[/bold] {value}" + (f" {headers}" if headers else ""),
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
     except KeyboardInterrupt:
         pass
     finally:

@@ -20,6 +20,12 @@ def list_rules() -> None:
         table.add_column(column)
     for rule in load_rules():
         params = ", ".join(f"{k}={v}" for k, v in rule.params.items())
-        table.add_row(rule.rule_id, rule.severity, str(rule.score_weight), params,
-                      rule.description, rule.path.name)
+        table.add_row(
+            rule.rule_id,
+            rule.severity,
+            str(rule.score_weight),
+            params,
+            rule.description,
+            rule.path.name,
+        )
     console.print(table)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from streamguard.config import get_settings
 from streamguard.stack import services
-from streamguard.stack.process import StackError
+from streamguard.stack.process import Paths, StackError
 
 console = Console()
 
@@ -21,11 +24,17 @@ def register(app: typer.Typer) -> None:
         generator_rate: int = typer.Option(
             0, "--generator-rate", help="also stream this many synthetic tx/s (0: none)"
         ),
+        only: str = typer.Option(
+            ",".join(services.COMPONENTS), "--only", help="comma-separated components to start"
+        ),
     ) -> None:
         """Start PostgreSQL, Kafka, the Flink rules job and the ledger; skip what runs already."""
         settings = get_settings()
+        components = tuple(part.strip() for part in only.split(",") if part.strip())
         try:
-            started = services.up(settings, generator_rate=generator_rate, say=console.print)
+            started = services.up(
+                settings, generator_rate=generator_rate, only=components, say=console.print
+            )
         except StackError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from exc
@@ -48,7 +57,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from exc
         if not stopped:
             console.print("Nothing was running.")
-        if not wipe and not keep and not yes:
+        if not wipe and not keep and not yes and sys.stdin.isatty():
             wipe = typer.confirm(
                 f"Wipe the data (Kafka log, PostgreSQL) in {settings.state_path}?", default=False
             )
@@ -61,6 +70,48 @@ def register(app: typer.Typer) -> None:
         """Each component with its state, PID and port."""
         _print_status(get_settings())
 
+    @app.command()
+    def where() -> None:
+        """Where to look: the Flink UI, the psql command, the logs and the topics."""
+        settings = get_settings()
+        paths = Paths(settings.state_path)
+        password = "" if settings.database_url else "PGPASSWORD=<STREAMGUARD_PG_PASSWORD> "
+        psql = (
+            "psql '<STREAMGUARD_DATABASE_URL>'"
+            if settings.database_url
+            else f"{password}psql -h localhost -p {settings.pg_port} -U {settings.pg_user} "
+            f"-d {settings.pg_database}"
+        )
+        console.print(
+            f"""
+[bold]StreamGuard is running.[/bold]
+  Flink UI (the rules job):  http://localhost:{settings.flink_ui_port}
+  Kafka bootstrap:           {settings.bootstrap_servers}
+  PostgreSQL:                {psql}
+                             (local default password: streamguard_2024)
+  Logs:                      {paths.logs}/  — follow them with: streamguard logs --follow
+  Topics:                    streamguard kafka topics
+  Live alerts:               streamguard kafka tail fraud_alerts
+  Stop:                      ./stop.sh   (./stop.sh --wipe --yes also deletes the data)
+""",
+            highlight=False,
+        )
+
+    @app.command()
+    def logs(
+        follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new lines"),
+        component: str = typer.Argument("", help="one component's log (default: all)"),
+        lines: int = typer.Option(20, "--lines", "-n", help="lines to show from each log"),
+    ) -> None:
+        """Show (and follow) the stack's logs."""
+        paths = Paths(get_settings().state_path)
+        files = sorted(paths.logs.glob(f"{component or '*'}.log"))
+        if not files:
+            console.print(f"No logs in {paths.logs}.")
+            raise typer.Exit(1)
+        argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), *map(str, files)]
+        raise typer.Exit(subprocess.call(argv))
+
 
 def _print_status(settings) -> None:  # type: ignore[no-untyped-def]
     table = Table(title="StreamGuard stack")
@@ -68,6 +119,11 @@ def _print_status(settings) -> None:  # type: ignore[no-untyped-def]
         table.add_column(column)
     for row in services.status(settings):
         colour = {"running": "green", "stopped": "red"}.get(row.state, "yellow")
-        table.add_row(row.name, f"[{colour}]{row.state}[/{colour}]", str(row.pid or "-"),
-                      str(row.port or "-"), row.detail)
+        table.add_row(
+            row.name,
+            f"[{colour}]{row.state}[/{colour}]",
+            str(row.pid or "-"),
+            str(row.port or "-"),
+            row.detail,
+        )
     console.print(table)

@@ -15,7 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from pydantic import ValidationError
 
 from streamguard.config import Settings
@@ -29,7 +36,11 @@ log = logging.getLogger(__name__)
 
 GROUP_ID = "streamguard-ledger"
 INPUT_TOPICS = (topics.TRANSACTIONS, topics.FRAUD_ALERTS, topics.LABELS)
-_MODELS = {topics.TRANSACTIONS: Transaction, topics.FRAUD_ALERTS: FraudAlert, topics.LABELS: FraudLabel}
+_MODELS = {
+    topics.TRANSACTIONS: Transaction,
+    topics.FRAUD_ALERTS: FraudAlert,
+    topics.LABELS: FraudLabel,
+}
 
 
 @dataclass
@@ -68,8 +79,11 @@ def split(messages: list[Message]) -> Batch:
         try:
             item = model.model_validate_json(message.value() or b"")
         except (ValidationError, ValueError) as exc:
-            batch.dead.append(ledger.DeadLetter(
-                topic, partition, offset, message.key(), message.value(), validation_reason(exc)))
+            batch.dead.append(
+                ledger.DeadLetter(
+                    topic, partition, offset, message.key(), message.value(), validation_reason(exc)
+                )
+            )
             continue
         if isinstance(item, Transaction):
             batch.transactions.append((item, _append_time(message)))
@@ -181,4 +195,8 @@ def run(settings: Settings) -> None:
     service = LedgerService(settings)
     log.info("ledger consuming %s as %s", ", ".join(INPUT_TOPICS), GROUP_ID)
     service.run()
-    log.info("ledger stopped after %.0f s, %d new transactions", time.monotonic() - started, service.stored)
+    log.info(
+        "ledger stopped after %.0f s, %d new transactions",
+        time.monotonic() - started,
+        service.stored,
+    )

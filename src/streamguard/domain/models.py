@@ -99,7 +99,9 @@ class Transaction(_Message):
     def to_wire(self) -> bytes:
         """The JSON message, with the amount as an exact JSON number (never through a float)."""
         fields = self.model_dump(mode="json", exclude={"amount"})
-        return (f'{{"amount":{self.amount:.2f},' + json.dumps(fields, separators=(",", ":"))[1:]).encode()
+        return (
+            f'{{"amount":{self.amount:.2f},' + json.dumps(fields, separators=(",", ":"))[1:]
+        ).encode()
 
 
 class FraudAlert(_Message):

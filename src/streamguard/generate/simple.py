@@ -15,12 +15,22 @@ from streamguard.domain.models import Channel, Transaction
 from streamguard.kafka import topics
 from streamguard.kafka.client import producer_config
 
-_CITIES = [("São Paulo", "SP", -23.5505, -46.6333), ("Rio de Janeiro", "RJ", -22.9068, -43.1729),
-           ("Belo Horizonte", "MG", -19.9167, -43.9345), ("Curitiba", "PR", -25.4284, -49.2733),
-           ("Recife", "PE", -8.0476, -34.8770), ("Porto Alegre", "RS", -30.0346, -51.2177)]
-_MERCHANTS = [("M001", "Magazine Luiza", "5311"), ("M002", "Mercado Livre", "5399"),
-              ("M003", "iFood", "5812"), ("M004", "Posto Ipiranga", "5541"),
-              ("M005", "Drogasil", "5912"), ("M006", "Americanas", "5311")]
+_CITIES = [
+    ("São Paulo", "SP", -23.5505, -46.6333),
+    ("Rio de Janeiro", "RJ", -22.9068, -43.1729),
+    ("Belo Horizonte", "MG", -19.9167, -43.9345),
+    ("Curitiba", "PR", -25.4284, -49.2733),
+    ("Recife", "PE", -8.0476, -34.8770),
+    ("Porto Alegre", "RS", -30.0346, -51.2177),
+]
+_MERCHANTS = [
+    ("M001", "Magazine Luiza", "5311"),
+    ("M002", "Mercado Livre", "5399"),
+    ("M003", "iFood", "5812"),
+    ("M004", "Posto Ipiranga", "5541"),
+    ("M005", "Drogasil", "5912"),
+    ("M006", "Americanas", "5311"),
+]
 
 
 def random_transaction(rng: random.Random, accounts: int = 500) -> Transaction:

@@ -102,9 +102,13 @@ def connector_jar(settings: Settings) -> Path:
     return flink_connector_jar(settings)
 
 
-def create_environment(settings: Settings, *, remote: str = "", jars: list[Path] | None = None) -> TableEnvironment:
+def create_environment(
+    settings: Settings, *, remote: str = "", jars: list[Path] | None = None
+) -> TableEnvironment:
     """A streaming table environment configured for StreamGuard."""
-    os.environ.setdefault("JVM_ARGS", f"-Xmx{settings.flink_heap_mb}m -Xms{settings.flink_heap_mb}m")
+    os.environ.setdefault(
+        "JVM_ARGS", f"-Xmx{settings.flink_heap_mb}m -Xms{settings.flink_heap_mb}m"
+    )
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
@@ -131,7 +135,9 @@ def create_environment(settings: Settings, *, remote: str = "", jars: list[Path]
     return env
 
 
-def register_tables(env: TableEnvironment, settings: Settings, source: Source, sink: dict[str, str]) -> None:
+def register_tables(
+    env: TableEnvironment, settings: Settings, source: Source, sink: dict[str, str]
+) -> None:
     """Create `transactions_raw`, the `transactions` view and the alerts sink."""
     env.execute_sql(
         f"CREATE TEMPORARY TABLE transactions_raw ({TRANSACTION_COLUMNS},\n"
@@ -169,7 +175,9 @@ def _with(options: dict[str, str]) -> str:
     return ", ".join(f"'{key}' = '{value}'" for key, value in options.items())
 
 
-def build_rules_job(settings: Settings, *, remote: str = "", rules: list[Rule] | None = None) -> Any:
+def build_rules_job(
+    settings: Settings, *, remote: str = "", rules: list[Rule] | None = None
+) -> Any:
     """The live job: Kafka transactions in, Kafka alerts out. Returns the statement set."""
     env = create_environment(settings, remote=remote, jars=[connector_jar(settings)])
     register_tables(env, settings, Source.kafka(settings), kafka_alerts_sink(settings))

@@ -20,8 +20,11 @@ def main() -> None:
     statements = build_rules_job(settings)
     result = statements.execute()
     client = result.get_job_client()
-    log.info("rules job %s submitted; Flink UI on http://localhost:%d",
-             client.get_job_id() if client else "?", settings.flink_ui_port)
+    log.info(
+        "rules job %s submitted; Flink UI on http://localhost:%d",
+        client.get_job_id() if client else "?",
+        settings.flink_ui_port,
+    )
     result.wait()
 
 

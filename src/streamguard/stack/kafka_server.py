@@ -7,7 +7,14 @@ import subprocess
 from streamguard.config import Settings
 from streamguard.kafka import topics
 from streamguard.stack import runtime
-from streamguard.stack.process import Paths, StackError, require_free_port, spawn, wait_until
+from streamguard.stack.process import (
+    Paths,
+    StackError,
+    port_in_use,
+    require_free_port,
+    spawn,
+    wait_until,
+)
 
 NAME = "kafka"
 START_TIMEOUT_S = 90
@@ -68,17 +75,36 @@ def format_storage(settings: Settings) -> None:
     props.write_text(server_properties(settings))
     if (folder / "data" / "meta.properties").exists():
         return
-    cluster_id = subprocess.run(
-        _java(settings, "kafka.tools.StorageTool", "random-uuid"),
-        capture_output=True, text=True, check=True,
-    ).stdout.strip().splitlines()[-1]
+    cluster_id = (
+        subprocess.run(
+            _java(settings, "kafka.tools.StorageTool", "random-uuid"),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     result = subprocess.run(
-        _java(settings, "kafka.tools.StorageTool", "format", "--standalone", "-g",
-              "-t", cluster_id, "-c", str(props)),
-        capture_output=True, text=True, check=False,
+        _java(
+            settings,
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-g",
+            "-t",
+            cluster_id,
+            "-c",
+            str(props),
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
-        raise StackError(f"kafka: formatting {folder / 'data'} failed:\n{result.stdout}{result.stderr}")
+        raise StackError(
+            f"kafka: formatting {folder / 'data'} failed:\n{result.stdout}{result.stderr}"
+        )
 
 
 def start(settings: Settings) -> int:
@@ -88,23 +114,37 @@ def start(settings: Settings) -> int:
     format_storage(settings)
     paths = Paths(settings.state_path)
     argv = _java(
-        settings, "kafka.Kafka", str(settings.state_path / "kafka" / "server.properties"),
+        settings,
+        "kafka.Kafka",
+        str(settings.state_path / "kafka" / "server.properties"),
         heap_mb=settings.kafka_heap_mb,
     )
-    argv[1:2] = [f"-Xmx{settings.kafka_heap_mb}m", f"-Xms{settings.kafka_heap_mb}m",
-                 "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
+    argv[1:2] = [
+        f"-Xmx{settings.kafka_heap_mb}m",
+        f"-Xms{settings.kafka_heap_mb}m",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+    ]
     pid = spawn(NAME, argv, paths)
-    wait_until(lambda: ready(settings), timeout_s=START_TIMEOUT_S, component=NAME,
-               log=paths.log(NAME), pid=pid, interval_s=1.0)
+    wait_until(
+        lambda: ready(settings),
+        timeout_s=START_TIMEOUT_S,
+        component=NAME,
+        log=paths.log(NAME),
+        pid=pid,
+        interval_s=1.0,
+    )
     create_topics(settings)
     return pid
 
 
 def ready(settings: Settings) -> bool:
-    """True when the broker answers a metadata request."""
+    """True when the broker listens and answers a metadata request."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    if not port_in_use(settings.kafka_port):
+        return False
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
     try:
         admin.list_topics(timeout=2)
     except Exception:  # noqa: BLE001 - any failure means not ready yet
@@ -130,8 +170,12 @@ def create_topics(settings: Settings) -> list[str]:
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     existing = set(admin.list_topics(timeout=10).topics)
     wanted = [
-        NewTopic(name, num_partitions=count, replication_factor=1,
-                 config={"message.timestamp.type": "LogAppendTime"})
+        NewTopic(
+            name,
+            num_partitions=count,
+            replication_factor=1,
+            config={"message.timestamp.type": "LogAppendTime"},
+        )
         for name, count in topic_partitions(settings).items()
         if name not in existing
     ]

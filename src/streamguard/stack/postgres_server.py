@@ -55,8 +55,10 @@ def install() -> None:
             "or point STREAMGUARD_DATABASE_URL at an existing server."
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (["apt-get", "update", "-q"],
-                 ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql-15"]):
+    for argv in (
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql-15"],
+    ):
         result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
         if result.returncode != 0:
             raise StackError(f"postgres: {' '.join(argv)} failed:\n{result.stderr[-2000:]}")
@@ -65,7 +67,9 @@ def install() -> None:
 def _run(argv: list[str], what: str, log: Path) -> None:
     result = subprocess.run(_as_owner(argv), capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise StackError(f"postgres: {what} failed; see its log: {log}\n{result.stdout}{result.stderr}")
+        raise StackError(
+            f"postgres: {what} failed; see its log: {log}\n{result.stdout}{result.stderr}"
+        )
 
 
 def init_cluster(settings: Settings) -> bool:
@@ -81,8 +85,22 @@ def init_cluster(settings: Settings) -> bool:
             os.chown(folder, entry.pw_uid, entry.pw_gid)
     os.chmod(data, 0o700)
     log = Paths(settings.state_path).log(NAME)
-    _run([binary("initdb"), "-D", str(data), "-U", SUPERUSER, "-E", "UTF8", "--locale=C.UTF-8",
-          "--auth-local=trust", "--auth-host=scram-sha-256"], "initdb", log)
+    _run(
+        [
+            binary("initdb"),
+            "-D",
+            str(data),
+            "-U",
+            SUPERUSER,
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+        ],
+        "initdb",
+        log,
+    )
     return True
 
 
@@ -98,11 +116,28 @@ def start(settings: Settings) -> int:
     if _owner():
         entry = pwd.getpwnam(_owner() or "")
         os.chown(log, entry.pw_uid, entry.pw_gid)
-    options = (f"-p {settings.pg_port} -c listen_addresses=localhost "
-               f"-c unix_socket_directories={data} -c shared_buffers=256MB "
-               "-c max_connections=50 -c synchronous_commit=on -c wal_compression=on")
-    _run([binary("pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60",
-          "start"], "pg_ctl start", log)
+    options = (
+        f"-p {settings.pg_port} -c listen_addresses=localhost "
+        f"-c unix_socket_directories={data} -c shared_buffers=256MB "
+        "-c max_connections=50 -c synchronous_commit=on -c wal_compression=on"
+    )
+    _run(
+        [
+            binary("pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        "pg_ctl start",
+        log,
+    )
     pid = postmaster_pid(settings)
     if pid is None:
         raise StackError(f"postgres: started but wrote no postmaster.pid; see its log: {log}")
@@ -129,7 +164,9 @@ def _role_exists(settings: Settings) -> bool:
     import psycopg
 
     with psycopg.connect(superuser_conninfo(settings), autocommit=True) as conn:
-        row = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.pg_user,)).fetchone()
+        row = conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.pg_user,)
+        ).fetchone()
     return row is not None
 
 
@@ -141,16 +178,27 @@ def bootstrap(settings: Settings) -> None:
     password = settings.pg_password.get_secret_value()
     with psycopg.connect(superuser_conninfo(settings), autocommit=True) as conn:
         role = sql.Identifier(settings.pg_user)
-        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.pg_user,)).fetchone():
-            conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(role, sql.Literal(password)))
+        if conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.pg_user,)
+        ).fetchone():
+            conn.execute(
+                sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(role, sql.Literal(password))
+            )
         else:
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(role, sql.Literal(password)))
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN CREATEROLE PASSWORD {}").format(
+                    role, sql.Literal(password)
+                )
+            )
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (settings.pg_database,)
         ).fetchone()
         if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(settings.pg_database), role))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(settings.pg_database), role
+                )
+            )
 
 
 def stop(settings: Settings) -> int | None:
@@ -158,7 +206,10 @@ def stop(settings: Settings) -> int | None:
     pid = postmaster_pid(settings)
     data = data_dir(settings)
     if pid is not None and (data / "postmaster.pid").exists():
-        _run([binary("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop"],
-             "pg_ctl stop", Paths(settings.state_path).log(NAME))
+        _run(
+            [binary("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60", "stop"],
+            "pg_ctl stop",
+            Paths(settings.state_path).log(NAME),
+        )
     Paths(settings.state_path).pidfile(NAME).unlink(missing_ok=True)
     return pid

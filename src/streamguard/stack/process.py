@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -125,7 +126,9 @@ def wait_until(
         if pid is not None and not pid_alive(pid):
             raise StackError(f"{component} exited during start-up; see its log: {log}\n{tail(log)}")
         time.sleep(interval_s)
-    raise StackError(f"{component} was not ready after {timeout_s:.0f} s; see its log: {log}\n{tail(log)}")
+    raise StackError(
+        f"{component} was not ready after {timeout_s:.0f} s; see its log: {log}\n{tail(log)}"
+    )
 
 
 def tail(path: Path, lines: int = 15) -> str:
@@ -161,10 +164,8 @@ def _signal(pid: int, sig: signal.Signals, group: bool) -> None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def stop_pidfile(pidfile: Path, *, timeout_s: float = 20.0) -> int | None:

@@ -48,8 +48,15 @@ def _resolve(pom: Path, cache: Path) -> None:
         raise StackError("mvn not found on PATH: install Maven (apt-get install maven)")
     cache.parent.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(pom), "dependency:build-classpath",
-         f"-Dmdep.outputFile={cache}"],
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:build-classpath",
+            f"-Dmdep.outputFile={cache}",
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -61,10 +61,20 @@ def start_rules(settings: Settings) -> int:
     """The embedded Flink mini-cluster running every rule as one job."""
     require_free_port(settings.flink_ui_port, "STREAMGUARD_FLINK_UI_PORT", RULES)
     paths = Paths(settings.state_path)
-    pid = spawn(RULES, _python_module("streamguard.rules.runner"), paths,
-                env={"FLINK_LOG_DIR": str(paths.logs)})
-    wait_until(lambda: flink_job_state(settings) == "RUNNING", timeout_s=RULES_START_TIMEOUT_S,
-               component="rules (Flink)", log=paths.log(RULES), pid=pid, interval_s=1.0)
+    pid = spawn(
+        RULES,
+        _python_module("streamguard.rules.runner"),
+        paths,
+        env={"FLINK_LOG_DIR": str(paths.logs)},
+    )
+    wait_until(
+        lambda: flink_job_state(settings) == "RUNNING",
+        timeout_s=RULES_START_TIMEOUT_S,
+        component="rules (Flink)",
+        log=paths.log(RULES),
+        pid=pid,
+        interval_s=1.0,
+    )
     return pid
 
 
@@ -73,16 +83,22 @@ def start_ledger(settings: Settings) -> int:
     paths = Paths(settings.state_path)
     pid = spawn(LEDGER, _python_module("streamguard.decide"), paths)
     started = time.monotonic()
-    wait_until(lambda: "consuming" in tail(paths.log(LEDGER), 50) or time.monotonic() - started > 60,
-               timeout_s=60, component=LEDGER, log=paths.log(LEDGER), pid=pid)
+    wait_until(
+        lambda: "consuming" in tail(paths.log(LEDGER), 50) or time.monotonic() - started > 60,
+        timeout_s=60,
+        component=LEDGER,
+        log=paths.log(LEDGER),
+        pid=pid,
+    )
     return pid
 
 
 def start_generator(settings: Settings, rate: int) -> int:
     """The simple stream generator."""
     paths = Paths(settings.state_path)
-    return spawn(GENERATOR, [*_python_module("streamguard.cli.main"), "generate", "--rate", str(rate)],
-                 paths)
+    return spawn(
+        GENERATOR, [*_python_module("streamguard.cli.main"), "generate", "--rate", str(rate)], paths
+    )
 
 
 def migrate(settings: Settings) -> list[str]:
@@ -94,16 +110,32 @@ def migrate(settings: Settings) -> list[str]:
         return apply(conn)
 
 
-def up(settings: Settings, *, generator_rate: int = 0, say: Callable[[str], None] = print) -> bool:
-    """Start whatever is not running; return False when everything already was."""
+COMPONENTS = (postgres_server.NAME, kafka_server.NAME, RULES, LEDGER)
+
+
+def up(
+    settings: Settings,
+    *,
+    generator_rate: int = 0,
+    only: tuple[str, ...] = COMPONENTS,
+    say: Callable[[str], None] = print,
+) -> bool:
+    """Start whatever is not running (of `only`); return False when everything already was."""
+    unknown = set(only) - set(COMPONENTS)
+    if unknown:
+        raise StackError(
+            f"unknown component(s) {', '.join(sorted(unknown))}; "
+            f"choose from {', '.join(COMPONENTS)}"
+        )
     paths = Paths(settings.state_path)
     paths.ensure()
     started_any = False
-    if settings.runs_local_postgres and _running(settings, postgres_server.NAME) is None:
+    wanted_pg = settings.runs_local_postgres and postgres_server.NAME in only
+    if wanted_pg and _running(settings, postgres_server.NAME) is None:
         say("starting PostgreSQL…")
         postgres_server.start(settings)
         started_any = True
-    applied = migrate(settings)
+    applied = migrate(settings) if postgres_server.NAME in only else []
     if applied:
         say(f"applied migrations: {', '.join(applied)}")
     steps: list[tuple[str, bool, Callable[[], int]]] = [
@@ -114,7 +146,7 @@ def up(settings: Settings, *, generator_rate: int = 0, say: Callable[[str], None
     if not settings.runs_local_kafka:
         kafka_server.create_topics(settings)
     for name, wanted, start in steps:
-        if wanted and _running(settings, name) is None:
+        if wanted and name in only and _running(settings, name) is None:
             say(f"starting {name}…")
             start()
             started_any = True
@@ -159,17 +191,32 @@ def status(settings: Settings) -> list[ComponentStatus]:
     """Every component with its state, PID and port."""
     rows = []
     pg = _running(settings, postgres_server.NAME) if settings.runs_local_postgres else None
-    rows.append(ComponentStatus(postgres_server.NAME, _state(pg, settings.runs_local_postgres),
-                                pg, settings.pg_port if settings.runs_local_postgres else None,
-                                "" if settings.runs_local_postgres else "external (DATABASE_URL)"))
+    rows.append(
+        ComponentStatus(
+            postgres_server.NAME,
+            _state(pg, settings.runs_local_postgres),
+            pg,
+            settings.pg_port if settings.runs_local_postgres else None,
+            "" if settings.runs_local_postgres else "external (DATABASE_URL)",
+        )
+    )
     kafka = _running(settings, kafka_server.NAME) if settings.runs_local_kafka else None
-    rows.append(ComponentStatus(kafka_server.NAME, _state(kafka, settings.runs_local_kafka), kafka,
-                                settings.kafka_port if settings.runs_local_kafka else None,
-                                "" if settings.runs_local_kafka else settings.kafka_bootstrap))
+    rows.append(
+        ComponentStatus(
+            kafka_server.NAME,
+            _state(kafka, settings.runs_local_kafka),
+            kafka,
+            settings.kafka_port if settings.runs_local_kafka else None,
+            "" if settings.runs_local_kafka else settings.kafka_bootstrap,
+        )
+    )
     rules = _running(settings, RULES)
     job = flink_job_state(settings) if rules else None
-    rows.append(ComponentStatus(RULES, _state(rules, True), rules, settings.flink_ui_port,
-                                f"job {job}" if job else ""))
+    rows.append(
+        ComponentStatus(
+            RULES, _state(rules, True), rules, settings.flink_ui_port, f"job {job}" if job else ""
+        )
+    )
     for name in (LEDGER, GENERATOR):
         pid = _running(settings, name)
         rows.append(ComponentStatus(name, _state(pid, True), pid, None))

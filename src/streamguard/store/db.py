@@ -1,4 +1,4 @@
-"""Connections to PostgreSQL. Repository functions take a connection, so callers own transactions."""
+"""Connections to PostgreSQL; repository functions take one, so callers own transactions."""
 
 from __future__ import annotations
 

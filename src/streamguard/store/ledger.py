@@ -16,13 +16,36 @@ import psycopg
 from streamguard.domain.models import FraudAlert, FraudLabel, Transaction, from_epoch_ms
 
 _TX_COLUMNS = (
-    "transaction_id", "account_id", "card_token", "card_last4", "amount", "currency", "channel",
-    "merchant_id", "merchant_name", "merchant_mcc", "city", "state", "lat", "lon", "device_id",
-    "ip_address", "event_time", "kafka_append_at",
+    "transaction_id",
+    "account_id",
+    "card_token",
+    "card_last4",
+    "amount",
+    "currency",
+    "channel",
+    "merchant_id",
+    "merchant_name",
+    "merchant_mcc",
+    "city",
+    "state",
+    "lat",
+    "lon",
+    "device_id",
+    "ip_address",
+    "event_time",
+    "kafka_append_at",
 )
 _ALERT_COLUMNS = (
-    "alert_id", "rule_id", "severity", "score_weight", "transaction_id", "account_id", "amount",
-    "event_time", "evidence", "kafka_append_at",
+    "alert_id",
+    "rule_id",
+    "severity",
+    "score_weight",
+    "transaction_id",
+    "account_id",
+    "amount",
+    "event_time",
+    "evidence",
+    "kafka_append_at",
 )
 
 
@@ -45,7 +68,8 @@ def _copy_upsert(
     stage = f"stage_{table}"
     cols = ", ".join(columns)
     conn.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS)"
+        " ON COMMIT DELETE ROWS"
     )
     with conn.cursor() as cur:
         with cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
@@ -65,19 +89,48 @@ def save_transactions(
 ) -> int:
     """Store transactions once each (a replay inserts nothing); return how many were new."""
     rows = (
-        (t.transaction_id, t.account_id, t.card_token, t.card_last4, t.amount, t.currency,
-         t.channel.value, t.merchant_id, t.merchant_name, t.merchant_mcc, t.city, t.state, t.lat,
-         t.lon, t.device_id, t.ip_address, from_epoch_ms(t.ts_ms), appended)
+        (
+            t.transaction_id,
+            t.account_id,
+            t.card_token,
+            t.card_last4,
+            t.amount,
+            t.currency,
+            t.channel.value,
+            t.merchant_id,
+            t.merchant_name,
+            t.merchant_mcc,
+            t.city,
+            t.state,
+            t.lat,
+            t.lon,
+            t.device_id,
+            t.ip_address,
+            from_epoch_ms(t.ts_ms),
+            appended,
+        )
         for t, appended in items
     )
     return _copy_upsert(conn, "transactions", "transaction_id", _TX_COLUMNS, rows)
 
 
-def save_alerts(conn: psycopg.Connection, items: Sequence[tuple[FraudAlert, datetime | None]]) -> int:
+def save_alerts(
+    conn: psycopg.Connection, items: Sequence[tuple[FraudAlert, datetime | None]]
+) -> int:
     """Store alerts once each, deduplicated by their deterministic alert_id."""
     rows = (
-        (a.alert_id, a.rule_id, a.severity, a.score_weight, a.transaction_id, a.account_id,
-         a.amount, from_epoch_ms(a.ts_ms), json.dumps(a.evidence), appended)
+        (
+            a.alert_id,
+            a.rule_id,
+            a.severity,
+            a.score_weight,
+            a.transaction_id,
+            a.account_id,
+            a.amount,
+            from_epoch_ms(a.ts_ms),
+            json.dumps(a.evidence),
+            appended,
+        )
         for a, appended in items
     )
     return _copy_upsert(conn, "fraud_alerts", "alert_id", _ALERT_COLUMNS, rows)
@@ -87,8 +140,11 @@ def save_labels(conn: psycopg.Connection, labels: Sequence[FraudLabel]) -> int:
     """Store the generator's ground truth."""
     rows = ((lb.transaction_id, lb.account_id, lb.scenario, lb.is_fraud) for lb in labels)
     return _copy_upsert(
-        conn, "transaction_labels", "transaction_id",
-        ("transaction_id", "account_id", "scenario", "is_fraud"), rows,
+        conn,
+        "transaction_labels",
+        "transaction_id",
+        ("transaction_id", "account_id", "scenario", "is_fraud"),
+        rows,
     )
 
 
@@ -111,7 +167,9 @@ def load_offsets(conn: psycopg.Connection, group_id: str) -> dict[tuple[str, int
     return {(topic, partition): offset for topic, partition, offset in rows}
 
 
-def save_offsets(conn: psycopg.Connection, group_id: str, offsets: dict[tuple[str, int], int]) -> None:
+def save_offsets(
+    conn: psycopg.Connection, group_id: str, offsets: dict[tuple[str, int], int]
+) -> None:
     """Record the next offsets, in the same transaction as the rows they produced."""
     with conn.cursor() as cur:
         cur.executemany(

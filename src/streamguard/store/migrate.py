@@ -41,7 +41,8 @@ def migrate(conn: psycopg.Connection, folder: Path | None = None) -> list[str]:
         for version, path in pending(conn, folder):
             conn.execute(path.read_text(encoding="utf-8"))
             conn.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, path.name)
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                (version, path.name),
             )
             done.append(path.name)
     return done
