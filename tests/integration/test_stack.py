@@ -1,0 +1,59 @@
+"""The local stack through its CLI: status, idempotent start, clear errors, clean stop."""
+
+from __future__ import annotations
+
+import socket
+
+from streamguard.stack.process import pid_alive
+from tests.stackfixture import StackHandle, running_stack
+
+
+def test_status_lists_every_component_with_pid_and_port(stack: StackHandle) -> None:
+    out = stack.cli("status").stdout
+    for name in ("postgres", "kafka", "rules", "ledger"):
+        line = next(line for line in out.splitlines() if f" {name} " in line)
+        assert "running" in line
+    assert str(stack.settings.kafka_port) in out
+    assert str(stack.settings.flink_ui_port) in out
+    assert "job RUNNING" in out
+
+
+def test_second_up_finds_the_stack_running(stack: StackHandle) -> None:
+    result = stack.cli("up")
+    assert "already up" in result.stdout
+    assert "starting" not in result.stdout
+
+
+def test_topics_command_lists_the_pipeline_topics(stack: StackHandle) -> None:
+    out = stack.cli("kafka", "topics").stdout
+    for topic in ("transactions", "fraud_alerts", "fraud_decisions", "dead_letters"):
+        assert topic in out
+
+
+def test_a_taken_port_fails_with_the_port_and_its_setting() -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        try:
+            with running_stack(only="kafka", STREAMGUARD_KAFKA_PORT=str(port)):
+                raise AssertionError("the stack started on a taken port")
+        except RuntimeError as exc:
+            message = str(exc)
+    assert f"port {port} is already in use" in message
+    assert "STREAMGUARD_KAFKA_PORT" in message
+
+
+def test_down_leaves_no_process_behind() -> None:
+    with running_stack(only="postgres,kafka") as small:
+        rows = small.cli("status").stdout
+        pids = [
+            int(word)
+            for line in rows.splitlines()
+            for word in line.split("│")[3:4]
+            if word.strip().isdigit()
+        ]
+        assert len(pids) == 2 and all(pid_alive(pid) for pid in pids)
+        out = small.cli("down", "--keep").stdout
+        assert "stopped kafka" in out and "stopped postgres" in out
+        assert not any(pid_alive(pid) for pid in pids)

@@ -1,0 +1,102 @@
+"""Pure parts of the local stack: settings, broker properties, PID handling."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from streamguard.config import Settings
+from streamguard.stack import kafka_server
+from streamguard.stack.process import StackError, pid_alive, read_pid, require_free_port, stop_pid
+
+
+def test_local_defaults_build_the_documented_urls(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, state_dir=tmp_path)  # type: ignore[call-arg]
+    assert settings.bootstrap_servers == "localhost:9092"
+    assert settings.db_url == "postgresql://streamguard:streamguard_2024@localhost:5432/streamguard"
+    assert settings.runs_local_kafka and settings.runs_local_postgres
+
+
+def test_external_services_are_used_as_given() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        kafka_bootstrap="k1:9092,k2:9092",
+        database_url=SecretStr("postgresql://u:p@db:5432/x"),
+    )
+    assert settings.bootstrap_servers == "k1:9092,k2:9092"
+    assert settings.db_url == "postgresql://u:p@db:5432/x"
+    assert not settings.runs_local_kafka and not settings.runs_local_postgres
+    assert "u:p" not in repr(settings)
+
+
+def test_settings_read_the_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMGUARD_KAFKA_PORT", "19092")
+    monkeypatch.setenv("STREAMGUARD_RULE_PARAMS", '{"HIGH_AMOUNT.threshold_brl": "5000"}')
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.bootstrap_servers == "localhost:19092"
+    assert settings.rule_params == {"HIGH_AMOUNT.threshold_brl": "5000"}
+
+
+def test_broker_properties_single_node_kraft(tmp_path: Path) -> None:
+    settings = Settings(
+        _env_file=None,
+        state_dir=tmp_path,
+        kafka_port=1111,  # type: ignore[call-arg]
+        kafka_controller_port=2222,
+    )
+    props = dict(
+        line.split("=", 1) for line in kafka_server.server_properties(settings).split("\n") if line
+    )
+    assert props["process.roles"] == "broker,controller"
+    assert props["listeners"] == "PLAINTEXT://localhost:1111,CONTROLLER://localhost:2222"
+    assert props["advertised.listeners"] == "PLAINTEXT://localhost:1111"
+    assert props["log.dirs"] == str(tmp_path.resolve() / "kafka" / "data")
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "share.coordinator.state.topic.replication.factor",
+    ):
+        assert props[key] == "1"
+
+
+def test_a_taken_port_names_the_setting_that_moves_it() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(StackError, match=rf"port {port} is already in use.*STREAMGUARD_X_PORT"):
+            require_free_port(port, "STREAMGUARD_X_PORT", "x")
+
+
+def test_stop_pid_ends_the_process_and_its_group(tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess,sys,time;"
+            "p=subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']);"
+            "print(p.pid, flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    grandchild = int(child.stdout.readline())  # type: ignore[union-attr]
+    pidfile = tmp_path / "x.pid"
+    pidfile.write_text(f"{child.pid}\n")
+    assert read_pid(pidfile) == child.pid
+    stop_pid(child.pid, timeout_s=5)
+    child.wait(5)
+    assert not pid_alive(child.pid)
+    deadline = time.monotonic() + 5
+    while pid_alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(grandchild)
+    assert read_pid(pidfile) is None
