@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The original project's documented local password; fine for a laptop, refused nowhere else.
@@ -51,6 +51,11 @@ class Settings(BaseSettings):
 
     # The stream generator that ./start.sh runs.
     generator_rate: int = 20
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value in ("", None) else value
 
     @property
     def bootstrap_servers(self) -> str:

@@ -100,3 +100,8 @@ def test_stop_pid_ends_the_process_and_its_group(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert not pid_alive(grandchild)
     assert read_pid(pidfile) is None
+
+
+def test_an_empty_database_url_means_the_local_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMGUARD_DATABASE_URL", "")
+    assert Settings(_env_file=None).runs_local_postgres  # type: ignore[call-arg]
