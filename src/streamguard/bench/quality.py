@@ -1,0 +1,211 @@
+"""Detection quality against the generator's labels: precision and recall. Pure, no I/O.
+
+Definitions (the issue leaves them open, so they are fixed here and in the report):
+- A transaction is *flagged* by a rule when the rule alerted on it, and *flagged by the pipeline*
+  when any rule alerted on it or its decision is REVIEW or BLOCK (list hits need no alert).
+- Precision counts a flag as right when the transaction is fraud of any scenario: a HIGH_AMOUNT
+  alert on an account takeover is a catch, not a false alarm.
+- A rule's recall is over the scenarios it targets (`RULE_TARGETS`); a scenario's recall is over
+  the pipeline's flags, whatever rule raised them.
+- Recall is given per transaction and per incident (one attack: a scenario on one account).
+  A velocity rule fires from the 4th transaction of a burst, so the first three are missed by
+  design; the incident recall says whether the attack itself was caught.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+LEGIT = "legit"
+FLAGGING_ACTIONS = frozenset({"REVIEW", "BLOCK"})
+
+#: Which scenarios each rule is meant to catch.
+RULE_TARGETS: dict[str, tuple[str, ...]] = {
+    "HIGH_AMOUNT": ("high_amount",),
+    "HIGH_VELOCITY": ("velocity_burst",),
+    "HIGH_VELOCITY_AMOUNT": ("velocity_burst",),
+    "CARD_TESTING": ("card_testing",),
+    "IMPOSSIBLE_TRAVEL": ("impossible_travel",),
+    "NIGHT_SPENDING": ("night_spending",),
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the pipeline did with one transaction, next to its ground truth."""
+
+    transaction_id: str
+    scenario: str = LEGIT
+    is_fraud: bool = False
+    rules: frozenset[str] = frozenset()
+    action: str | None = None
+    incident: str | None = None
+
+    @property
+    def flagged(self) -> bool:
+        """Caught by a rule or by the decision."""
+        return bool(self.rules) or self.action in FLAGGING_ACTIONS
+
+
+@dataclass(frozen=True)
+class Score:
+    """Counts of a binary detector, with precision and recall (None when undefined)."""
+
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+
+    @property
+    def precision(self) -> float | None:
+        flagged = self.true_positives + self.false_positives
+        return self.true_positives / flagged if flagged else None
+
+    @property
+    def recall(self) -> float | None:
+        actual = self.true_positives + self.false_negatives
+        return self.true_positives / actual if actual else None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        """JSON-ready counts and ratios."""
+        return {
+            "true_positives": self.true_positives,
+            "false_positives": self.false_positives,
+            "false_negatives": self.false_negatives,
+            "precision": _round(self.precision),
+            "recall": _round(self.recall),
+        }
+
+
+Predicate = Callable[[Outcome], bool]
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def score(outcomes: Iterable[Outcome], flagged: Predicate, relevant: Predicate) -> Score:
+    """Score a detector: `flagged(o)` says it fired, `relevant(o)` says it should have."""
+    tp = fp = fn = 0
+    for outcome in outcomes:
+        hit, wanted = flagged(outcome), relevant(outcome)
+        tp += hit and wanted
+        fp += hit and not wanted
+        fn += wanted and not hit
+    return Score(tp, fp, fn)
+
+
+def incident_recall(outcomes: Iterable[Outcome], caught: Predicate) -> tuple[int, int]:
+    """(incidents caught, incidents) over fraud outcomes grouped by their incident key."""
+    hits: dict[str, bool] = {}
+    for outcome in outcomes:
+        if not outcome.is_fraud:
+            continue
+        key = outcome.incident or outcome.transaction_id
+        hits[key] = hits.get(key, False) or caught(outcome)
+    return sum(hits.values()), len(hits)
+
+
+def overall(outcomes: list[Outcome]) -> dict[str, object]:
+    """The pipeline as one detector, by alerts only and by the final verdict."""
+    by_alerts = score(outcomes, lambda o: bool(o.rules), lambda o: o.is_fraud)
+    by_pipeline = score(outcomes, lambda o: o.flagged, lambda o: o.is_fraud)
+    caught, incidents = incident_recall(outcomes, lambda o: o.flagged)
+    return {
+        "transactions": len(outcomes),
+        "fraud": sum(o.is_fraud for o in outcomes),
+        "by_alerts": by_alerts.as_dict(),
+        "by_pipeline": by_pipeline.as_dict(),
+        "incidents": incidents,
+        "incidents_caught": caught,
+        "incident_recall": _round(caught / incidents) if incidents else None,
+    }
+
+
+def per_rule(outcomes: list[Outcome], rules: Iterable[str]) -> dict[str, dict[str, object]]:
+    """Each rule's alerts, precision (fraud of any kind) and recall over its target scenarios."""
+    result: dict[str, dict[str, object]] = {}
+    for rule in sorted(set(rules) | {r for o in outcomes for r in o.rules}):
+        targets = RULE_TARGETS.get(rule, ())
+        fired = score(outcomes, lambda o, r=rule: r in o.rules, lambda o: o.is_fraud)
+        on_target = [o for o in outcomes if o.scenario in targets]
+        recall = score(on_target, lambda o, r=rule: r in o.rules, lambda o: True).recall
+        caught, incidents = incident_recall(on_target, lambda o, r=rule: r in o.rules)
+        result[rule] = {
+            "alerts": fired.true_positives + fired.false_positives,
+            "precision": _round(fired.precision),
+            "false_positives": fired.false_positives,
+            "targets": list(targets),
+            "recall": _round(recall),
+            "incident_recall": _round(caught / incidents) if incidents else None,
+        }
+    return result
+
+
+def per_scenario(outcomes: list[Outcome]) -> dict[str, dict[str, object]]:
+    """Each scenario's recall by the pipeline, the rules that caught it, and their precision."""
+    groups: dict[str, list[Outcome]] = defaultdict(list)
+    for outcome in outcomes:
+        groups[outcome.scenario].append(outcome)
+    result: dict[str, dict[str, object]] = {}
+    for scenario, members in sorted(groups.items()):
+        flagged = sum(o.flagged for o in members)
+        caught_by = Counter(rule for o in members for rule in o.rules)
+        entry: dict[str, object] = {
+            "transactions": len(members),
+            "flagged": flagged,
+            "caught_by": dict(sorted(caught_by.items())),
+        }
+        if scenario == LEGIT or not any(o.is_fraud for o in members):
+            entry["false_positive_rate"] = _round(flagged / len(members))
+        else:
+            caught, incidents = incident_recall(members, lambda o: o.flagged)
+            targets = {r for r, scenarios in RULE_TARGETS.items() if scenario in scenarios}
+            by_targets = score(
+                outcomes, lambda o, t=targets: bool(o.rules & t), lambda o: o.is_fraud
+            )
+            entry.update(
+                recall=_round(flagged / len(members)),
+                incidents=incidents,
+                incident_recall=_round(caught / incidents) if incidents else None,
+                target_rules=sorted(targets),
+                precision=_round(by_targets.precision),
+            )
+        result[scenario] = entry
+    return result
+
+
+def detection_quality(outcomes: list[Outcome], rules: Iterable[str] = ()) -> dict[str, object]:
+    """The whole quality section of the report."""
+    return {
+        "overall": overall(outcomes),
+        "per_rule": per_rule(outcomes, rules),
+        "per_scenario": per_scenario(outcomes),
+    }
+
+
+def outcomes_from(
+    transactions: Iterable[tuple[str, str]],
+    labels: Mapping[str, tuple[str, bool]],
+    alerts: Mapping[str, frozenset[str]],
+    actions: Mapping[str, str],
+) -> list[Outcome]:
+    """Join (transaction_id, account_id) rows with labels, alerts and decisions.
+
+    A transaction without a label is legitimate; its incident is the scenario on its account.
+    """
+    result = []
+    for tx_id, account_id in transactions:
+        scenario, is_fraud = labels.get(tx_id, (LEGIT, False))
+        result.append(
+            Outcome(
+                transaction_id=tx_id,
+                scenario=scenario,
+                is_fraud=is_fraud,
+                rules=alerts.get(tx_id, frozenset()),
+                action=actions.get(tx_id),
+                incident=f"{scenario}:{account_id}" if is_fraud else None,
+            )
+        )
+    return result
