@@ -52,7 +52,19 @@ class Settings(BaseSettings):
     # The stream generator that ./start.sh runs.
     generator_rate: int = 20
 
-    @field_validator("database_url", mode="before")
+    # The decision service (component "ledger"). It logs in as a least-privilege role; leave
+    # app_pg_password empty to reuse pg_password (local development only) and app_database_url
+    # empty to derive it from the owner's URL.
+    app_pg_user: str = "streamguard_app"
+    app_pg_password: SecretStr | None = None
+    app_database_url: SecretStr | None = None
+    decision_review_score: int = 40
+    decision_block_score: int = 70
+    list_refresh_s: float = 2.0
+    ledger_batch_size: int = 5000
+    ledger_instance_id: str = "ledger-1"
+
+    @field_validator("database_url", "app_database_url", "app_pg_password", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -79,6 +91,19 @@ class Settings(BaseSettings):
             return self.database_url.get_secret_value()
         password = self.pg_password.get_secret_value()
         return f"postgresql://{self.pg_user}:{password}@localhost:{self.pg_port}/{self.pg_database}"
+
+    @property
+    def app_db_url(self) -> str:
+        """The URL of the decision service's least-privilege role."""
+        if self.app_database_url is not None:
+            return self.app_database_url.get_secret_value()
+        from urllib.parse import quote, urlsplit, urlunsplit
+
+        password = (self.app_pg_password or self.pg_password).get_secret_value()
+        parts = urlsplit(self.db_url)
+        host = parts.netloc.rpartition("@")[2]
+        netloc = f"{quote(self.app_pg_user, safe='')}:{quote(password, safe='')}@{host}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
     @property
     def state_path(self) -> Path:

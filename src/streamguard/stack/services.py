@@ -102,12 +102,15 @@ def start_generator(settings: Settings, rate: int) -> int:
 
 
 def migrate(settings: Settings) -> list[str]:
-    """Apply the schema migrations."""
+    """Apply the schema migrations, then (re)grant the services' least-privilege role."""
     from streamguard.store.db import connect
     from streamguard.store.migrate import migrate as apply
+    from streamguard.store.roles import ensure_app_role
 
     with connect(settings) as conn:
-        return apply(conn)
+        applied = apply(conn)
+        ensure_app_role(conn, settings)
+        return applied
 
 
 COMPONENTS = (postgres_server.NAME, kafka_server.NAME, RULES, LEDGER)
