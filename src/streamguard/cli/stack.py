@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
 
 def _print_status(settings) -> None:  # type: ignore[no-untyped-def]
     table = Table(title="StreamGuard stack")
-    for column in ("component", "state", "pid", "port", "detail"):
+    for column in ("component", "state", "pid", "port", "memory", "detail"):
         table.add_column(column)
     for row in services.status(settings):
         colour = {"running": "green", "stopped": "red"}.get(row.state, "yellow")
@@ -124,6 +124,7 @@ def _print_status(settings) -> None:  # type: ignore[no-untyped-def]
             f"[{colour}]{row.state}[/{colour}]",
             str(row.pid or "-"),
             str(row.port or "-"),
+            f"{row.rss_mib:.0f} MiB" if row.rss_mib is not None else "-",
             row.detail,
         )
     console.print(table)

@@ -8,7 +8,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from streamguard.config import Settings
 from streamguard.stack import kafka_server, postgres_server
@@ -39,6 +39,21 @@ class ComponentStatus:
     pid: int | None
     port: int | None
     detail: str = ""
+    rss_mib: float | None = None
+
+
+def resident_mib(pid: int | None) -> float | None:
+    """Resident memory of a process and its children (a JVM under Python counts), in MiB."""
+    if pid is None:
+        return None
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+        return sum(p.memory_info().rss for p in procs) / 2**20
+    except psutil.Error:
+        return None
 
 
 def _python_module(module: str, *args: str) -> list[str]:
@@ -223,7 +238,7 @@ def status(settings: Settings) -> list[ComponentStatus]:
     for name in (LEDGER, GENERATOR):
         pid = _running(settings, name)
         rows.append(ComponentStatus(name, _state(pid, True), pid, None))
-    return rows
+    return [replace(row, rss_mib=resident_mib(row.pid)) for row in rows]
 
 
 def _state(pid: int | None, managed: bool) -> str:
