@@ -57,16 +57,20 @@ class Rule:
 
         return _PLACEHOLDER.sub(substitute, self.body)
 
-    def insert_sql(self, sink: str, overrides: dict[str, str] | None = None) -> str:
-        """The INSERT that runs this rule into the alerts sink."""
+    def alert_sql(self, overrides: dict[str, str] | None = None) -> str:
+        """The SELECT of this rule's alerts, with the columns of the alerts sink, in order."""
         return (
-            f"INSERT INTO {sink}\n"
-            f"SELECT CONCAT('{self.rule_id}:', r.transaction_id), '{self.rule_id}',"
-            f" '{self.severity}', {self.score_weight},\n"
-            "       r.transaction_id, r.account_id, CAST(r.amount AS DECIMAL(14, 2)), r.ts_ms,"
-            " r.evidence\n"
+            f"SELECT CONCAT('{self.rule_id}:', r.transaction_id) AS alert_id,"
+            f" '{self.rule_id}' AS rule_id, '{self.severity}' AS severity,"
+            f" {self.score_weight} AS score_weight,\n"
+            "       r.transaction_id, r.account_id, CAST(r.amount AS DECIMAL(14, 2)) AS amount,"
+            " r.ts_ms, r.evidence\n"
             f"FROM (\n{self.render(overrides)}\n) AS r"
         )
+
+    def insert_sql(self, sink: str, overrides: dict[str, str] | None = None) -> str:
+        """The INSERT that runs this rule into the alerts sink."""
+        return f"INSERT INTO {sink}\n{self.alert_sql(overrides)}"
 
 
 def _numeric_literal(rule_id: str, name: str, value: str) -> str:
@@ -134,3 +138,13 @@ def load_rules(folder: Path | None = None) -> list[Rule]:
             raise RuleError(f"rule id {rule.rule_id} is defined twice")
         seen.add(rule.rule_id)
     return rules
+
+
+def check_overrides(rules: list[Rule], overrides: dict[str, str]) -> None:
+    """Refuse an override that names no rule or no parameter: a typo must not pass silently."""
+    params = {f"{rule.rule_id}.{name}" for rule in rules for name in rule.params}
+    unknown = sorted(set(overrides) - params)
+    if unknown:
+        raise RuleError(f"unknown rule parameter(s): {', '.join(unknown)}")
+    for rule in rules:
+        rule.render(overrides)

@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from streamguard.config import Settings
 from streamguard.kafka import topics
-from streamguard.rules.catalog import Rule, load_rules
+from streamguard.rules.catalog import Rule, check_overrides, load_rules
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyflink.table import TableEnvironment
 
 ALERTS_SINK = "fraud_alerts_sink"
+JOB_NAME = "streamguard-rules"
+# Idle accounts' leftovers (a travel rule's last position) expire after this much quiet.
+STATE_TTL = "24 h"
 
 TRANSACTION_COLUMNS = """
     transaction_id STRING,
@@ -58,6 +61,14 @@ CREATE TEMPORARY VIEW transactions AS
 SELECT * FROM transactions_raw
 WHERE ts_ms IS NOT NULL AND ts_ms > 0 AND transaction_id IS NOT NULL
   AND account_id IS NOT NULL AND amount IS NOT NULL"""
+
+# The late-event policy (rules/README.md): a row at or behind the watermark is late. Stateless
+# rules read `transactions` and judge it; windowed and pattern rules read this view and skip it,
+# so no rule ever re-opens a window it has already closed.
+ON_TIME_TRANSACTIONS_VIEW = """
+CREATE TEMPORARY VIEW transactions_on_time AS
+SELECT * FROM transactions
+WHERE CURRENT_WATERMARK(ts) IS NULL OR ts > CURRENT_WATERMARK(ts)"""
 
 
 @dataclass(frozen=True)
@@ -103,9 +114,19 @@ def connector_jar(settings: Settings) -> Path:
 
 
 def create_environment(
-    settings: Settings, *, remote: str = "", jars: list[Path] | None = None
+    settings: Settings,
+    *,
+    remote: str = "",
+    jars: list[Path] | None = None,
+    ui_port: int | None = None,
+    restore_from: Path | None = None,
 ) -> TableEnvironment:
-    """A streaming table environment configured for StreamGuard."""
+    """A streaming table environment configured for StreamGuard.
+
+    `ui_port` serves the Flink UI of the embedded cluster (None: a random port). `remote` is
+    HOST:PORT of an existing cluster's REST endpoint; that cluster then keeps the checkpoints
+    where its own configuration says. `restore_from` is a retained checkpoint to resume from.
+    """
     os.environ.setdefault(
         "JVM_ARGS", f"-Xmx{settings.flink_heap_mb}m -Xms{settings.flink_heap_mb}m"
     )
@@ -117,22 +138,44 @@ def create_environment(
         "table.local-time-zone": settings.local_time_zone,
         "table.exec.source.idle-timeout": f"{settings.idle_timeout_s} s",
         "parallelism.default": str(settings.flink_parallelism),
-        "pipeline.name": "streamguard-rules",
-        "rest.port": str(settings.flink_ui_port),
+        "pipeline.name": JOB_NAME,
+        # Heap state: the rules keep minutes of events per account, small enough for the heap,
+        # and the fastest backend there is. TTL bounds what an idle account leaves behind.
         "state.backend.type": "hashmap",
         "execution.checkpointing.interval": f"{settings.checkpoint_interval_s} s",
-        "execution.checkpointing.dir": (settings.state_path / "flink" / "checkpoints").as_uri(),
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
-        "table.exec.state.ttl": "1 h",
+        "table.exec.state.ttl": STATE_TTL,
     }
+    if ui_port is not None:
+        options["rest.port"] = str(ui_port)
     if jars:
         options["pipeline.jars"] = ";".join(jar.as_uri() for jar in jars)
     if remote:
         host, _, port = remote.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"remote must be HOST:PORT, got {remote!r}")
         options.update({"execution.target": "remote", "rest.address": host, "rest.port": port})
+    else:
+        options["execution.checkpointing.dir"] = checkpoint_root(settings).as_uri()
+    if restore_from is not None:
+        options["execution.state-recovery.path"] = restore_from.as_uri()
+        # A rule removed since the checkpoint leaves state that nothing claims: drop it.
+        options["execution.state-recovery.ignore-unclaimed-state"] = "true"
     for key, value in options.items():
         conf.set(key, value)
     return env
+
+
+def checkpoint_root(settings: Settings) -> Path:
+    """Where the embedded cluster retains its checkpoints, one folder per job id."""
+    return settings.state_path / "flink" / "checkpoints"
+
+
+def latest_checkpoint(settings: Settings) -> Path | None:
+    """The newest completed checkpoint (a `chk-N` folder with its `_metadata`), if any."""
+    completed = checkpoint_root(settings).glob("*/chk-*/_metadata")
+    newest = max(completed, key=lambda meta: meta.stat().st_mtime, default=None)
+    return newest.parent if newest is not None else None
 
 
 def register_tables(
@@ -146,6 +189,7 @@ def register_tables(
         f") WITH ({_with(source.connector_options)})"
     )
     env.execute_sql(VALID_TRANSACTIONS_VIEW)
+    env.execute_sql(ON_TIME_TRANSACTIONS_VIEW)
     env.execute_sql(f"CREATE TEMPORARY TABLE {ALERTS_SINK} ({ALERT_COLUMNS}) WITH ({_with(sink)})")
 
 
@@ -165,6 +209,7 @@ def kafka_alerts_sink(settings: Settings) -> dict[str, str]:
 
 def statement_set(env: TableEnvironment, rules: list[Rule], overrides: dict[str, str]) -> Any:
     """One job holding every rule, so the source is read once."""
+    check_overrides(rules, overrides)
     statements = env.create_statement_set()
     for rule in rules:
         statements.add_insert_sql(rule.insert_sql(ALERTS_SINK, overrides))
@@ -176,9 +221,19 @@ def _with(options: dict[str, str]) -> str:
 
 
 def build_rules_job(
-    settings: Settings, *, remote: str = "", rules: list[Rule] | None = None
+    settings: Settings,
+    *,
+    remote: str = "",
+    rules: list[Rule] | None = None,
+    restore_from: Path | None = None,
 ) -> Any:
     """The live job: Kafka transactions in, Kafka alerts out. Returns the statement set."""
-    env = create_environment(settings, remote=remote, jars=[connector_jar(settings)])
+    env = create_environment(
+        settings,
+        remote=remote,
+        jars=[connector_jar(settings)],
+        ui_port=None if remote else settings.flink_ui_port,
+        restore_from=restore_from,
+    )
     register_tables(env, settings, Source.kafka(settings), kafka_alerts_sink(settings))
     return statement_set(env, rules if rules is not None else load_rules(), settings.rule_params)

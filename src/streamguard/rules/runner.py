@@ -1,23 +1,38 @@
-"""The rules process: submit every rule as one Flink job and keep the mini-cluster alive."""
+"""The rules process: submit every rule as one Flink job and keep the mini-cluster alive.
+
+On start it resumes from the newest retained checkpoint, so a restart (crash, redeploy, reboot)
+continues from the Kafka offsets and window contents of that checkpoint: no alert is lost, and
+the few that are produced again carry the same alert ids, which the ledger deduplicates.
+"""
 
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import sys
+from pathlib import Path
 
-from streamguard.config import get_settings
-from streamguard.rules.engine import build_rules_job
+from streamguard.config import Settings, get_settings
+from streamguard.rules.catalog import Rule
+from streamguard.rules.engine import build_rules_job, checkpoint_root, latest_checkpoint
 
 log = logging.getLogger(__name__)
 
+#: Job folders kept in the checkpoint root; older ones are left over from earlier runs.
+KEPT_JOB_FOLDERS = 2
 
-def main() -> None:
+
+def main(rules: list[Rule] | None = None) -> None:
     """Run the rules job until SIGTERM; the embedded cluster dies with this process."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    statements = build_rules_job(settings)
+    restore_from = latest_checkpoint(settings)
+    if restore_from is not None:
+        log.info("resuming from checkpoint %s", restore_from)
+        prune_checkpoints(settings, keep=restore_from.parent)
+    statements = build_rules_job(settings, rules=rules, restore_from=restore_from)
     result = statements.execute()
     client = result.get_job_client()
     log.info(
@@ -26,6 +41,18 @@ def main() -> None:
         settings.flink_ui_port,
     )
     result.wait()
+
+
+def prune_checkpoints(settings: Settings, *, keep: Path) -> None:
+    """Delete the job folders of old runs, keeping `keep` and the newest few."""
+    folders = sorted(
+        (path for path in checkpoint_root(settings).iterdir() if path.is_dir()),
+        key=lambda path: path.stat().st_mtime,
+        reverse=True,
+    )
+    for folder in folders[KEPT_JOB_FOLDERS:]:
+        if folder != keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
