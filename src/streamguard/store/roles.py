@@ -36,11 +36,9 @@ def ensure_app_role(conn: psycopg.Connection, settings: Settings) -> None:
         exists = conn.execute(
             "SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.app_pg_user,)
         ).fetchone()
-        verb = "ALTER" if exists else "CREATE"
+        verb = "ALTER" if exists else "CREATE"  # a new role is NOSUPERUSER NOCREATEDB NOCREATEROLE
         conn.execute(
-            sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
-                role, sql.Literal(password)
-            )
+            sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(role, sql.Literal(password))
         )
         database = conn.info.dbname
         conn.execute(
