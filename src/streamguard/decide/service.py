@@ -1,9 +1,11 @@
-"""The consuming service: poll a batch, validate, write to PostgreSQL with the offsets, repeat.
+"""The decision service: poll a batch, validate, store, decide, write it all with the offsets.
 
 Offsets live in PostgreSQL (table consumer_offsets), written in the same database transaction as
-the rows, so a crash at any point neither loses nor doubles a row: on restart each partition is
-resumed from the offset stored with the last committed batch. Messages that fail validation go
-to the dead-letter topic (reason in the headers) and the dead_letters table; the loop goes on.
+the rows and decisions they produced, so a crash at any point neither loses nor doubles a row:
+on (re)assignment each partition resumes from the offset stored with the last committed batch.
+Decisions are then produced to `fraud_decisions` from that committed state (see publisher.py).
+Messages that fail validation go to the dead-letter topic (reason in the headers) and the
+dead_letters table; the loop goes on.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -23,89 +23,46 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from pydantic import ValidationError
 
 from streamguard.config import Settings
-from streamguard.domain.models import FraudAlert, FraudLabel, Transaction, from_epoch_ms
+from streamguard.decide import decider
+from streamguard.decide.lists import ListCache
+from streamguard.decide.parse import Batch, split
+from streamguard.decide.publisher import DecisionPublisher
+from streamguard.domain.policy import Thresholds
 from streamguard.kafka import topics
 from streamguard.kafka.client import consumer_config, producer_config
-from streamguard.store import ledger
-from streamguard.store.db import connect
+from streamguard.store import decisions, ledger
+from streamguard.store.db import connect_app
 
 log = logging.getLogger(__name__)
 
 GROUP_ID = "streamguard-ledger"
 INPUT_TOPICS = (topics.TRANSACTIONS, topics.FRAUD_ALERTS, topics.LABELS)
-_MODELS = {
-    topics.TRANSACTIONS: Transaction,
-    topics.FRAUD_ALERTS: FraudAlert,
-    topics.LABELS: FraudLabel,
-}
-
-
-@dataclass
-class Batch:
-    """One poll's worth of messages, split by kind after validation."""
-
-    transactions: list[tuple[Transaction, datetime | None]] = field(default_factory=list)
-    alerts: list[tuple[FraudAlert, datetime | None]] = field(default_factory=list)
-    labels: list[FraudLabel] = field(default_factory=list)
-    dead: list[ledger.DeadLetter] = field(default_factory=list)
-    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-
-
-def _append_time(message: Message) -> datetime | None:
-    kind, ts_ms = message.timestamp()
-    return from_epoch_ms(ts_ms) if kind != 0 and ts_ms > 0 else None
-
-
-def validation_reason(exc: Exception) -> str:
-    """A short, human reason for a rejected message."""
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "message"
-        kind = "invalid JSON" if first.get("type") == "json_invalid" else "schema"
-        return f"{kind}: {where}: {first.get('msg')}"[:500]
-    return f"{type(exc).__name__}: {exc}"[:500]
-
-
-def split(messages: list[Message]) -> Batch:
-    """Validate each message; good ones by kind, bad ones as dead letters. Pure, no I/O."""
-    batch = Batch()
-    for message in messages:
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
-        batch.offsets[(topic, partition)] = offset + 1
-        model = _MODELS[topic]
-        try:
-            item = model.model_validate_json(message.value() or b"")
-        except (ValidationError, ValueError) as exc:
-            batch.dead.append(
-                ledger.DeadLetter(
-                    topic, partition, offset, message.key(), message.value(), validation_reason(exc)
-                )
-            )
-            continue
-        if isinstance(item, Transaction):
-            batch.transactions.append((item, _append_time(message)))
-        elif isinstance(item, FraudAlert):
-            batch.alerts.append((item, _append_time(message)))
-        else:
-            batch.labels.append(item)
-    return batch
 
 
 class LedgerService:
-    """Consumes transactions, alerts and labels into PostgreSQL, exactly once."""
+    """Consumes transactions, alerts and labels into PostgreSQL and decides, exactly once."""
 
-    def __init__(self, settings: Settings, *, batch_size: int = 5000, poll_timeout_s: float = 0.1):
+    def __init__(self, settings: Settings, *, poll_timeout_s: float = 0.1) -> None:
         self.settings = settings
-        self.batch_size = batch_size
+        self.batch_size = settings.ledger_batch_size
         self.poll_timeout_s = poll_timeout_s
         self.stopping = False
-        self.conn = connect(settings)
-        self.consumer = Consumer(consumer_config(settings, GROUP_ID))
+        self.conn = connect_app(settings, application_name=GROUP_ID)
+        self.consumer = Consumer(
+            consumer_config(
+                settings,
+                GROUP_ID,
+                **{"group.instance.id": settings.ledger_instance_id, "session.timeout.ms": 10_000},
+            )
+        )
         self.producer = Producer(producer_config(settings))
+        self.publisher = DecisionPublisher(self.producer)
+        self.lists = ListCache(settings.list_refresh_s)
+        self.thresholds = Thresholds(settings.decision_review_score, settings.decision_block_score)
         self.stored = 0
+        self.decided = 0
         self.after_store: Callable[[Batch], None] | None = None
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -117,8 +74,11 @@ class LedgerService:
         consumer.assign(partitions)
 
     def run(self) -> None:
-        """Loop until SIGTERM or SIGINT."""
+        """Resend what a crash left unpublished, then loop until SIGTERM or SIGINT."""
         self._install_signals()
+        resent = self.publisher.resend_unpublished(self.conn)
+        if resent:
+            log.info("resent %d committed decisions that Kafka had not acknowledged", resent)
         self.consumer.subscribe(list(INPUT_TOPICS), on_assign=self._on_assign)
         try:
             while not self.stopping:
@@ -126,34 +86,62 @@ class LedgerService:
         finally:
             self.close()
 
+    def poll(self) -> list[Message]:
+        """Wait for one message, then take whatever else is already fetched (up to a batch)."""
+        first = self.consumer.consume(1, self.poll_timeout_s)
+        if not first:
+            return []
+        return first + self.consumer.consume(self.batch_size - 1, 0)
+
     def step(self) -> int:
-        """Poll once and store what came; return the number of messages handled."""
-        messages = self.consumer.consume(self.batch_size, self.poll_timeout_s)
+        """Poll once and handle what came; return the number of messages handled."""
+        messages = self.poll()
         usable = [m for m in messages if m.error() is None]
         for message in messages:
             if message.error() is not None and message.error().code() != KafkaError._PARTITION_EOF:
                 log.warning("consumer error: %s", message.error())
         if not usable:
+            acknowledged = self.publisher.take_acknowledged()
+            if acknowledged:
+                with self.conn.transaction():
+                    decisions.mark_published(self.conn, acknowledged)
             return 0
         batch = split(usable)
-        self.store(batch)
+        rows = self.store(batch)
+        self.publisher.publish(rows)
         self._dead_letter(batch.dead)
         if self.after_store is not None:
             self.after_store(batch)
         return len(usable)
 
-    def store(self, batch: Batch) -> None:
-        """One database transaction: the rows and the offsets that produced them."""
+    def store(self, batch: Batch) -> list[decisions.HistoryRow]:
+        """One database transaction: rows, decisions, statuses and the offsets behind them."""
         with self.conn.transaction():
+            decisions.mark_published(self.conn, self.publisher.take_acknowledged())
+            self.lists.refresh(self.conn)
+            decided_before: list[str] = []
             if batch.transactions:
-                self.stored += ledger.save_transactions(self.conn, batch.transactions)
-            if batch.alerts:
-                ledger.save_alerts(self.conn, batch.alerts)
+                result = ledger.save_transactions(
+                    self.conn, [ledger.transaction_row(t, ms) for t, ms in batch.transactions]
+                )
+                self.stored += result.inserted
+                decided_before = result.decided_before
+            new_alerts = ledger.save_alerts(self.conn, batch.alerts) if batch.alerts else []
             if batch.labels:
                 ledger.save_labels(self.conn, batch.labels)
             if batch.dead:
                 ledger.save_dead_letters(self.conn, batch.dead)
+            due = decider.triggers(
+                batch.transactions,
+                batch.alert_append_ms(),
+                cache=self.lists,
+                new_alert_tx_ids=new_alerts,
+                decided_before=decided_before,
+            )
+            rows = decider.decide(self.conn, due, cache=self.lists, thresholds=self.thresholds)
+            self.decided += len(rows)
             ledger.save_offsets(self.conn, GROUP_ID, batch.offsets)
+        return rows
 
     def _dead_letter(self, letters: list[ledger.DeadLetter]) -> None:
         for letter in letters:
@@ -169,7 +157,7 @@ class LedgerService:
                     "service": GROUP_ID.encode(),
                 },
             )
-        if letters:
+        if letters:  # rare, and the topic is the operators' alarm: wait for it
             self.producer.flush(30)
 
     def _install_signals(self) -> None:
@@ -182,8 +170,12 @@ class LedgerService:
         signal.signal(signal.SIGINT, stop)
 
     def close(self) -> None:
-        """Leave the group and close the connections."""
+        """Flush what is in flight, note what Kafka acknowledged, leave the group, disconnect."""
         self.producer.flush(10)
+        acknowledged = self.publisher.take_acknowledged()
+        if acknowledged and not self.conn.closed:
+            with self.conn.transaction():
+                decisions.mark_published(self.conn, acknowledged)
         self.consumer.close()
         self.conn.close()
 
@@ -196,7 +188,8 @@ def run(settings: Settings) -> None:
     log.info("ledger consuming %s as %s", ", ".join(INPUT_TOPICS), GROUP_ID)
     service.run()
     log.info(
-        "ledger stopped after %.0f s, %d new transactions",
+        "ledger stopped after %.0f s, %d new transactions, %d decision versions",
         time.monotonic() - started,
         service.stored,
+        service.decided,
     )

@@ -1,52 +1,77 @@
 """Ledger repository: bulk writes of transactions, alerts, labels, dead letters and offsets.
 
 Every function takes the caller's connection and runs inside the caller's transaction, so a
-batch's rows and the offsets that produced them commit together or not at all.
+batch's rows and the offsets that produced them commit together or not at all. Rows go through
+COPY into a temporary stage table (C-speed formatting in psycopg), then one INSERT ... ON CONFLICT
+DO NOTHING moves the new ones across: a message seen twice is stored once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import psycopg
 
-from streamguard.domain.models import FraudAlert, FraudLabel, Transaction, from_epoch_ms
+from streamguard.domain.models import FraudAlert, FraudLabel, Transaction
+
+#: Stage tables: the wire's shape (epoch millis, not timestamps), so Python formats only plain
+#: values and PostgreSQL does the conversions. Declared here rather than LIKE the real tables,
+#: which would need SELECT on the ground-truth labels.
+_STAGES = {
+    "transactions": """
+        transaction_id text, account_id text, card_token text, card_last4 text,
+        amount numeric(14, 2), currency text, channel text, merchant_id text,
+        merchant_name text, merchant_mcc text, city text, state text,
+        lat double precision, lon double precision, device_id text, ip_address text,
+        ts_ms bigint, append_ms bigint""",
+    "fraud_alerts": """
+        alert_id text, rule_id text, severity text, score_weight integer,
+        transaction_id text, account_id text, amount numeric(14, 2), ts_ms bigint,
+        evidence jsonb, append_ms bigint""",
+    "transaction_labels": "transaction_id text, account_id text, scenario text, is_fraud boolean",
+}
 
 _TX_COLUMNS = (
-    "transaction_id",
-    "account_id",
-    "card_token",
-    "card_last4",
-    "amount",
-    "currency",
-    "channel",
-    "merchant_id",
-    "merchant_name",
-    "merchant_mcc",
-    "city",
-    "state",
-    "lat",
-    "lon",
-    "device_id",
-    "ip_address",
-    "event_time",
-    "kafka_append_at",
+    "transaction_id, account_id, card_token, card_last4, amount, currency, channel, merchant_id,"
+    " merchant_name, merchant_mcc, city, state, lat, lon, device_id, ip_address"
 )
-_ALERT_COLUMNS = (
-    "alert_id",
-    "rule_id",
-    "severity",
-    "score_weight",
-    "transaction_id",
-    "account_id",
-    "amount",
-    "event_time",
-    "evidence",
-    "kafka_append_at",
+_MS = "to_timestamp({} / 1000.0)"
+
+# New transactions in, per-merchant counters up, and back: how many were new, and which of the
+# new ones already have a decision (their alert came first), all in one round trip.
+_INSERT_TRANSACTIONS = f"""
+WITH new AS (
+    INSERT INTO transactions ({_TX_COLUMNS}, event_time, kafka_append_at)
+    SELECT {_TX_COLUMNS}, {_MS.format("ts_ms")}, {_MS.format("append_ms")}
+    FROM stage_transactions
+    ON CONFLICT (transaction_id) DO NOTHING
+    RETURNING transaction_id, merchant_id
+), counted AS (
+    INSERT INTO merchant_stats AS m (merchant_id, tx_count)
+    SELECT merchant_id, COUNT(*) FROM new GROUP BY merchant_id
+    ON CONFLICT (merchant_id) DO UPDATE
+    SET tx_count = m.tx_count + EXCLUDED.tx_count, updated_at = clock_timestamp()
 )
+SELECT COUNT(*),
+       COALESCE(ARRAY_AGG(new.transaction_id) FILTER (WHERE EXISTS (
+           SELECT 1 FROM decisions d WHERE d.transaction_id = new.transaction_id)), '{{}}')
+FROM new
+"""
+
+_INSERT_ALERTS = f"""
+WITH new AS (
+    INSERT INTO fraud_alerts (alert_id, rule_id, severity, score_weight, transaction_id,
+                              account_id, amount, event_time, evidence, kafka_append_at)
+    SELECT alert_id, rule_id, severity, score_weight, transaction_id, account_id, amount,
+           {_MS.format("ts_ms")}, evidence, {_MS.format("append_ms")}
+    FROM stage_fraud_alerts
+    ON CONFLICT (alert_id) DO NOTHING
+    RETURNING transaction_id
+)
+SELECT COALESCE(ARRAY_AGG(DISTINCT transaction_id), '{{}}') FROM new
+"""
 
 
 @dataclass(frozen=True)
@@ -61,64 +86,63 @@ class DeadLetter:
     reason: str
 
 
-def _copy_upsert(
-    conn: psycopg.Connection, table: str, key: str, columns: Sequence[str], rows: Iterable[tuple]
-) -> int:
-    """COPY rows into a temporary table, then insert the new ones; return how many were new."""
+@dataclass(frozen=True)
+class StoredTransactions:
+    """What a batch of transactions did: how many were new, which had a decision waiting."""
+
+    inserted: int
+    decided_before: list[str]
+
+
+def _stage(conn: psycopg.Connection, table: str, rows: Sequence[tuple]) -> None:
+    """COPY rows into the session's stage table for `table` (emptied at commit)."""
     stage = f"stage_{table}"
-    cols = ", ".join(columns)
     conn.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS)"
-        " ON COMMIT DELETE ROWS"
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({_STAGES[table]}) ON COMMIT DELETE ROWS"
     )
-    with conn.cursor() as cur:
-        with cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cur.execute(
-            f"INSERT INTO {table} ({cols}) SELECT DISTINCT ON ({key}) {cols} FROM {stage} "
-            f"ON CONFLICT ({key}) DO NOTHING"
-        )
-        inserted = cur.rowcount
-        cur.execute(f"TRUNCATE {stage}")
-    return inserted
+    with conn.cursor() as cur, cur.copy(f"COPY {stage} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
-def save_transactions(
-    conn: psycopg.Connection, items: Sequence[tuple[Transaction, datetime | None]]
-) -> int:
-    """Store transactions once each (a replay inserts nothing); return how many were new."""
-    rows = (
-        (
-            t.transaction_id,
-            t.account_id,
-            t.card_token,
-            t.card_last4,
-            t.amount,
-            t.currency,
-            t.channel.value,
-            t.merchant_id,
-            t.merchant_name,
-            t.merchant_mcc,
-            t.city,
-            t.state,
-            t.lat,
-            t.lon,
-            t.device_id,
-            t.ip_address,
-            from_epoch_ms(t.ts_ms),
-            appended,
-        )
-        for t, appended in items
+def transaction_row(tx: Transaction, append_ms: int | None) -> tuple:
+    """The stage row of one transaction."""
+    return (
+        tx.transaction_id,
+        tx.account_id,
+        tx.card_token,
+        tx.card_last4,
+        tx.amount,
+        tx.currency,
+        tx.channel.value,
+        tx.merchant_id,
+        tx.merchant_name,
+        tx.merchant_mcc,
+        tx.city,
+        tx.state,
+        tx.lat,
+        tx.lon,
+        tx.device_id,
+        tx.ip_address,
+        tx.ts_ms,
+        append_ms,
     )
-    return _copy_upsert(conn, "transactions", "transaction_id", _TX_COLUMNS, rows)
+
+
+def save_transactions(conn: psycopg.Connection, rows: Sequence[tuple]) -> StoredTransactions:
+    """Store stage rows (see `transaction_row`) once each; a replay inserts nothing."""
+    _stage(conn, "transactions", rows)
+    inserted, decided_before = conn.execute(_INSERT_TRANSACTIONS).fetchone() or (0, [])
+    conn.execute("TRUNCATE stage_transactions")
+    return StoredTransactions(int(inserted), list(decided_before))
 
 
 def save_alerts(
-    conn: psycopg.Connection, items: Sequence[tuple[FraudAlert, datetime | None]]
-) -> int:
-    """Store alerts once each, deduplicated by their deterministic alert_id."""
-    rows = (
+    conn: psycopg.Connection, items: Sequence[tuple[FraudAlert, int | None]]
+) -> list[str]:
+    """Store alerts once each (by their deterministic alert_id); return the transaction ids of
+    the alerts that were new."""
+    rows = [
         (
             a.alert_id,
             a.rule_id,
@@ -127,25 +151,31 @@ def save_alerts(
             a.transaction_id,
             a.account_id,
             a.amount,
-            from_epoch_ms(a.ts_ms),
+            a.ts_ms,
             json.dumps(a.evidence),
-            appended,
+            append_ms,
         )
-        for a, appended in items
-    )
-    return _copy_upsert(conn, "fraud_alerts", "alert_id", _ALERT_COLUMNS, rows)
+        for a, append_ms in items
+    ]
+    _stage(conn, "fraud_alerts", rows)
+    row = conn.execute(_INSERT_ALERTS).fetchone()
+    conn.execute("TRUNCATE stage_fraud_alerts")
+    return list(row[0]) if row else []
 
 
-def save_labels(conn: psycopg.Connection, labels: Sequence[FraudLabel]) -> int:
-    """Store the generator's ground truth."""
-    rows = ((lb.transaction_id, lb.account_id, lb.scenario, lb.is_fraud) for lb in labels)
-    return _copy_upsert(
+def save_labels(conn: psycopg.Connection, labels: Sequence[FraudLabel]) -> None:
+    """Store the generator's ground truth (write-only for the services)."""
+    _stage(
         conn,
         "transaction_labels",
-        "transaction_id",
-        ("transaction_id", "account_id", "scenario", "is_fraud"),
-        rows,
+        [(lb.transaction_id, lb.account_id, lb.scenario, lb.is_fraud) for lb in labels],
     )
+    conn.execute(
+        "INSERT INTO transaction_labels (transaction_id, account_id, scenario, is_fraud)"
+        " SELECT transaction_id, account_id, scenario, is_fraud FROM stage_transaction_labels"
+        " ON CONFLICT DO NOTHING"
+    )
+    conn.execute("TRUNCATE stage_transaction_labels")
 
 
 def save_dead_letters(conn: psycopg.Connection, letters: Sequence[DeadLetter]) -> None:

@@ -1,0 +1,129 @@
+"""The decision step of a batch: which transactions have new evidence, and what to decide for them.
+
+It runs inside the batch's database transaction, after the batch's transactions and alerts are
+stored, so it reads the whole evidence for each transaction from PostgreSQL whatever the order
+in which the transaction and its alerts arrived, and a replayed batch decides the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import psycopg
+
+from streamguard.decide.lists import ListCache
+from streamguard.domain.models import Transaction, from_epoch_ms
+from streamguard.domain.policy import Thresholds, Verdict, revise
+from streamguard.domain.scoring import AccountHistory, Evidence, MerchantRisk, assess
+from streamguard.store import decisions as repo
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Why a transaction is (re)decided now, and when Kafka stored the message that said so."""
+
+    kind: str  # 'transaction' or 'alert'
+    append_at: datetime | None
+
+
+def triggers(
+    transactions: Iterable[tuple[Transaction, int | None]],
+    alerts_appended: dict[str, int | None],
+    *,
+    cache: ListCache,
+    new_alert_tx_ids: Iterable[str],
+    decided_before: Iterable[str],
+) -> dict[str, Trigger]:
+    """The batch's transactions with new evidence: a list hit, a waiting decision, a new alert."""
+    found: dict[str, Trigger] = {}
+    waiting = set(decided_before)
+    for tx, append_ms in transactions:
+        if tx.transaction_id in waiting or cache.hits(tx.account_id, tx.merchant_id, tx.device_id):
+            found[tx.transaction_id] = Trigger("transaction", _at(append_ms))
+    for tx_id in new_alert_tx_ids:
+        found[tx_id] = Trigger("alert", _at(alerts_appended.get(tx_id)))
+    return found
+
+
+def _at(ms: int | None) -> datetime | None:
+    return from_epoch_ms(ms) if ms else None
+
+
+def decide(
+    conn: psycopg.Connection,
+    due: dict[str, Trigger],
+    *,
+    cache: ListCache,
+    thresholds: Thresholds,
+) -> list[repo.HistoryRow]:
+    """Re-decide every due transaction; record new versions and statuses; return the versions."""
+    if not due:
+        return []
+    ids = sorted(due)
+    stored = repo.load_transactions(conn, ids)
+    alerts = repo.load_alerts(conn, ids)
+    previous = repo.load_verdicts(conn, ids)
+    evidence = [_evidence(tx_id, stored.get(tx_id), alerts.get(tx_id, []), cache) for tx_id in ids]
+    known = [e for e in evidence if e is not None]
+    histories = repo.load_histories(conn, [(e.transaction_id, e.account_id, at) for e, at in known])
+    merchants = repo.load_merchants(conn, (e.tx.merchant_id for e, _ in known if e.tx))
+    versions: list[repo.NewVersion] = []
+    statuses: dict[str, str] = {}
+    now_ms = int(time.time() * 1000)
+    for item, _ in known:
+        item = _with_context(item, histories, merchants)
+        verdict = revise(previous.get(item.transaction_id), assess(item), thresholds)
+        current: Verdict | None = verdict or previous.get(item.transaction_id)
+        if verdict is not None:
+            trigger = due[item.transaction_id]
+            versions.append(
+                repo.NewVersion(
+                    item.transaction_id,
+                    item.account_id,
+                    verdict,
+                    trigger.kind,
+                    trigger.append_at,
+                    now_ms,
+                )
+            )
+        if current is not None and item.transaction_id in stored:
+            statuses[item.transaction_id] = current.status
+    rows = repo.save_versions(conn, versions)
+    repo.apply_statuses(conn, statuses)
+    return rows
+
+
+def _evidence(
+    tx_id: str,
+    stored: repo.StoredTransaction | None,
+    alerts: Sequence[repo.StoredAlert],
+    cache: ListCache,
+) -> tuple[Evidence, datetime] | None:
+    """What is known of one transaction; None when neither it nor an alert is stored."""
+    facts = tuple(a.fact for a in alerts)
+    if stored is not None:
+        hits = cache.hits(stored.account_id, stored.facts.merchant_id, stored.facts.device_id)
+        return (
+            Evidence(tx_id, stored.account_id, stored.amount, facts, hits, stored.facts),
+            stored.event_time,
+        )
+    if alerts:
+        first = alerts[0]
+        return (
+            Evidence(tx_id, first.account_id, first.amount, facts, cache.hits(first.account_id)),
+            first.event_time,
+        )
+    return None
+
+
+def _with_context(
+    item: Evidence,
+    histories: dict[str, AccountHistory],
+    merchants: dict[str, MerchantRisk],
+) -> Evidence:
+    history = histories.get(item.transaction_id, item.history)
+    merchant = merchants.get(item.tx.merchant_id) if item.tx else None
+    return replace(item, history=history, merchant=merchant)

@@ -1,0 +1,88 @@
+"""Validation of a poll's messages: good ones by kind, bad ones as dead letters with a reason.
+
+Pure, no I/O. Every message goes through the pydantic contract (domain/models.py), the single
+definition of what is valid; a rejected message keeps its payload (card numbers masked) and a
+short human reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from confluent_kafka import Message
+from pydantic import ValidationError
+
+from streamguard.domain.models import FraudAlert, FraudLabel, Transaction
+from streamguard.domain.redaction import redact_card_numbers
+from streamguard.kafka import topics
+from streamguard.store.ledger import DeadLetter
+
+_MODELS: dict[str, type[Transaction] | type[FraudAlert] | type[FraudLabel]] = {
+    topics.TRANSACTIONS: Transaction,
+    topics.FRAUD_ALERTS: FraudAlert,
+    topics.LABELS: FraudLabel,
+}
+
+
+@dataclass
+class Batch:
+    """One poll's worth of messages, split by kind after validation; append times in epoch ms."""
+
+    transactions: list[tuple[Transaction, int | None]] = field(default_factory=list)
+    alerts: list[tuple[FraudAlert, int | None]] = field(default_factory=list)
+    labels: list[FraudLabel] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def alert_append_ms(self) -> dict[str, int | None]:
+        """For each alerted transaction of the batch, when Kafka stored its latest alert."""
+        latest: dict[str, int | None] = {}
+        for alert, appended in self.alerts:
+            before = latest.get(alert.transaction_id)
+            latest[alert.transaction_id] = max(filter(None, (before, appended)), default=None)
+        return latest
+
+
+def append_ms(message: Message) -> int | None:
+    """When Kafka stored the message (the topics use LogAppendTime), in epoch ms."""
+    kind, ts_ms = message.timestamp()
+    return ts_ms if kind != 0 and ts_ms > 0 else None
+
+
+def validation_reason(exc: Exception) -> str:
+    """A short, human reason for a rejected message."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "message"
+        kind = "invalid JSON" if first.get("type") == "json_invalid" else "schema"
+        return f"{kind}: {where}: {first.get('msg')}"[:500]
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def split(messages: list[Message]) -> Batch:
+    """Validate each message; good ones by kind, bad ones as dead letters."""
+    batch = Batch()
+    for message in messages:
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        batch.offsets[(topic, partition)] = offset + 1
+        try:
+            item = _MODELS[topic].model_validate_json(message.value() or b"")
+        except (ValidationError, ValueError) as exc:
+            batch.dead.append(
+                DeadLetter(
+                    topic,
+                    partition,
+                    offset,
+                    redact_card_numbers(message.key()),
+                    redact_card_numbers(message.value()),
+                    validation_reason(exc),
+                )
+            )
+            continue
+        if isinstance(item, Transaction):
+            batch.transactions.append((item, append_ms(message)))
+        elif isinstance(item, FraudAlert):
+            batch.alerts.append((item, append_ms(message)))
+        else:
+            batch.labels.append(item)
+    return batch

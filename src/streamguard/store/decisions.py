@@ -1,0 +1,294 @@
+"""Decision repository: the evidence a decision reads, and the decisions and history it writes.
+
+Every function takes the caller's connection and runs in the caller's transaction: a batch's
+rows, its decisions, the transactions' new statuses and the consumer offsets commit together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import psycopg
+
+from streamguard.domain.models import Action
+from streamguard.domain.policy import Verdict
+from streamguard.domain.scoring import AccountHistory, AlertFact, MerchantRisk, Reason, TxFacts
+
+HISTORY_DAYS = 30
+HISTORY_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class StoredTransaction:
+    """A stored transaction, as the decision needs it."""
+
+    transaction_id: str
+    account_id: str
+    amount: Decimal
+    event_time: datetime
+    append_at: datetime | None
+    facts: TxFacts
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    """A stored alert, as the decision needs it."""
+
+    transaction_id: str
+    account_id: str
+    amount: Decimal
+    event_time: datetime
+    append_at: datetime | None
+    fact: AlertFact
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A verdict to record, with what caused it (for the latency figures)."""
+
+    transaction_id: str
+    account_id: str
+    verdict: Verdict
+    trigger: str  # 'transaction' or 'alert'
+    trigger_append_at: datetime | None
+    decided_ms: int
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """A recorded version, ready to publish."""
+
+    id: int
+    transaction_id: str
+    account_id: str
+    verdict: Verdict
+    decided_ms: int
+
+
+def load_transactions(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, StoredTransaction]:
+    """The stored transactions among `ids`."""
+    rows = conn.execute(
+        "SELECT transaction_id, account_id, amount, event_time, kafka_append_at, merchant_id,"
+        " merchant_mcc, city, device_id FROM transactions WHERE transaction_id = ANY(%s)",
+        (list(ids),),
+    )
+    return {
+        r[0]: StoredTransaction(r[0], r[1], r[2], r[3], r[4], TxFacts(r[2], r[5], r[6], r[7], r[8]))
+        for r in rows
+    }
+
+
+def load_alerts(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, list[StoredAlert]]:
+    """Every stored alert about the transactions `ids`."""
+    rows = conn.execute(
+        "SELECT transaction_id, account_id, amount, event_time, kafka_append_at, rule_id,"
+        " severity, score_weight, evidence FROM fraud_alerts WHERE transaction_id = ANY(%s)"
+        " ORDER BY alert_id",
+        (list(ids),),
+    )
+    alerts: dict[str, list[StoredAlert]] = {}
+    for r in rows:
+        fact = AlertFact(r[5], r[6], r[7], {str(k): str(v) for k, v in (r[8] or {}).items()})
+        alerts.setdefault(r[0], []).append(StoredAlert(r[0], r[1], r[2], r[3], r[4], fact))
+    return alerts
+
+
+def load_verdicts(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, Verdict]:
+    """The current decisions of `ids`, locked until the caller's transaction ends."""
+    rows = conn.execute(
+        "SELECT transaction_id, action, score, reasons, rule_ids, list_hits, version"
+        " FROM decisions WHERE transaction_id = ANY(%s) FOR UPDATE",
+        (list(ids),),
+    )
+    return {
+        r[0]: Verdict(
+            action=Action(r[1]),
+            score=r[2],
+            reasons=tuple(Reason(x["code"], x["weight"], x["text"]) for x in r[3]),
+            rule_ids=tuple(r[4]),
+            list_hits=tuple(r[5]),
+            version=r[6],
+        )
+        for r in rows
+    }
+
+
+_HISTORY = f"""
+SELECT k.transaction_id, h.n, h.avg_amount, h.cities, h.devices, al.n, dc.reviews, dc.blocks
+FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS k(transaction_id, account_id, at)
+CROSS JOIN LATERAL (
+    SELECT COUNT(*) AS n, AVG(r.amount) AS avg_amount,
+           COALESCE(ARRAY_AGG(DISTINCT r.city), '{{}}') AS cities,
+           COALESCE(ARRAY_AGG(DISTINCT r.device_id), '{{}}') AS devices
+    FROM (SELECT t.amount, t.city, t.device_id FROM transactions t
+          WHERE t.account_id = k.account_id AND t.transaction_id <> k.transaction_id
+            AND t.event_time < k.at AND t.event_time >= k.at - interval '{HISTORY_DAYS} days'
+          ORDER BY t.event_time DESC LIMIT {HISTORY_LIMIT}) r
+) h
+CROSS JOIN LATERAL (
+    SELECT COUNT(*) AS n FROM fraud_alerts a
+    WHERE a.account_id = k.account_id AND a.transaction_id <> k.transaction_id
+      AND a.event_time <= k.at AND a.event_time >= k.at - interval '{HISTORY_DAYS} days'
+) al
+CROSS JOIN LATERAL (
+    SELECT COUNT(*) FILTER (WHERE d.action = 'REVIEW') AS reviews,
+           COUNT(*) FILTER (WHERE d.action = 'BLOCK') AS blocks
+    FROM decisions d
+    WHERE d.account_id = k.account_id AND d.transaction_id <> k.transaction_id
+      AND d.first_decided_at >= k.at - interval '{HISTORY_DAYS} days'
+) dc
+"""
+
+
+def load_histories(
+    conn: psycopg.Connection, keys: Sequence[tuple[str, str, datetime]]
+) -> dict[str, AccountHistory]:
+    """For each (transaction_id, account_id, event_time): the account's 30 days before it."""
+    if not keys:
+        return {}
+    ids, accounts, times = (list(column) for column in zip(*keys, strict=True))
+    rows = conn.execute(_HISTORY, (ids, accounts, times))
+    return {
+        r[0]: AccountHistory(
+            tx_count=r[1],
+            avg_amount=r[2],
+            cities=frozenset(r[3]),
+            devices=frozenset(r[4]),
+            prior_alerts=r[5],
+            prior_reviews=r[6],
+            prior_blocks=r[7],
+        )
+        for r in rows
+    }
+
+
+def load_merchants(conn: psycopg.Connection, ids: Iterable[str]) -> dict[str, MerchantRisk]:
+    """The counters of the merchants `ids`."""
+    rows = conn.execute(
+        "SELECT merchant_id, tx_count, flagged_count FROM merchant_stats"
+        " WHERE merchant_id = ANY(%s)",
+        (sorted(set(ids)),),
+    )
+    return {r[0]: MerchantRisk(r[1], r[2]) for r in rows}
+
+
+def _reasons_json(verdict: Verdict) -> str:
+    return json.dumps(
+        [{"code": r.code, "weight": r.weight, "text": r.text} for r in verdict.reasons]
+    )
+
+
+def save_versions(conn: psycopg.Connection, versions: Sequence[NewVersion]) -> list[HistoryRow]:
+    """Upsert the current decisions and append each version to the history."""
+    if not versions:
+        return []
+    params = [
+        (
+            v.transaction_id,
+            v.account_id,
+            v.verdict.action.value,
+            v.verdict.score,
+            _reasons_json(v.verdict),
+            list(v.verdict.rule_ids),
+            list(v.verdict.list_hits),
+            v.verdict.version,
+            v.trigger,
+            v.trigger_append_at,
+            v.decided_ms,
+        )
+        for v in versions
+    ]
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO decisions AS d (transaction_id, account_id, action, score, reasons,"
+            " rule_ids, list_hits, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (transaction_id) DO UPDATE SET action = EXCLUDED.action,"
+            " score = EXCLUDED.score, reasons = EXCLUDED.reasons, rule_ids = EXCLUDED.rule_ids,"
+            " list_hits = EXCLUDED.list_hits, version = EXCLUDED.version,"
+            " decided_at = clock_timestamp()",
+            [p[:8] for p in params],
+        )
+        cur.executemany(
+            "INSERT INTO decision_history (transaction_id, account_id, action, score, reasons,"
+            " rule_ids, list_hits, version, trigger, trigger_append_at, decided_ms)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            params,
+            returning=True,
+        )
+        ids = []
+        while True:
+            row = cur.fetchone()
+            ids.append(row[0] if row else None)
+            if not cur.nextset():
+                break
+    return [
+        HistoryRow(i, v.transaction_id, v.account_id, v.verdict, v.decided_ms)
+        for i, v in zip(ids, versions, strict=True)
+    ]
+
+
+_APPLY_STATUS = """
+WITH wanted AS (
+    SELECT * FROM unnest(%s::text[], %s::text[]) AS w(transaction_id, status)
+), before AS (
+    SELECT t.transaction_id, t.is_fraud AS was_fraud FROM transactions t
+    JOIN wanted w USING (transaction_id) WHERE t.status <> w.status FOR UPDATE OF t
+), changed AS (
+    UPDATE transactions t SET status = w.status, is_fraud = w.status <> 'APPROVED'
+    FROM wanted w JOIN before b USING (transaction_id)
+    WHERE t.transaction_id = w.transaction_id
+    RETURNING t.merchant_id, NOT b.was_fraud AND t.is_fraud AS newly_flagged
+)
+INSERT INTO merchant_stats AS m (merchant_id, flagged_count)
+SELECT merchant_id, COUNT(*) FROM changed WHERE newly_flagged GROUP BY merchant_id
+ON CONFLICT (merchant_id) DO UPDATE
+SET flagged_count = m.flagged_count + EXCLUDED.flagged_count, updated_at = clock_timestamp()
+"""
+
+
+def apply_statuses(conn: psycopg.Connection, statuses: dict[str, str]) -> None:
+    """Set the stored transactions' status and is_fraud; count newly flagged ones per merchant."""
+    if statuses:
+        ids = sorted(statuses)
+        conn.execute(_APPLY_STATUS, (ids, [statuses[i] for i in ids]))
+
+
+def load_unpublished(conn: psycopg.Connection, limit: int = 1000) -> list[HistoryRow]:
+    """Versions recorded but not yet confirmed on Kafka (after a crash, say), oldest first."""
+    rows = conn.execute(
+        "SELECT id, transaction_id, account_id, action, score, reasons, rule_ids, list_hits,"
+        " version, decided_ms FROM decision_history WHERE published_at IS NULL"
+        " ORDER BY id LIMIT %s",
+        (limit,),
+    )
+    return [
+        HistoryRow(
+            r[0],
+            r[1],
+            r[2],
+            Verdict(
+                action=Action(r[3]),
+                score=r[4],
+                reasons=tuple(Reason(x["code"], x["weight"], x["text"]) for x in r[5]),
+                rule_ids=tuple(r[6]),
+                list_hits=tuple(r[7]),
+                version=r[8],
+            ),
+            r[9],
+        )
+        for r in rows
+    ]
+
+
+def mark_published(conn: psycopg.Connection, ids: Sequence[int]) -> None:
+    """Note that Kafka acknowledged these versions."""
+    if ids:
+        conn.execute(
+            "UPDATE decision_history SET published_at = clock_timestamp()"
+            " WHERE id = ANY(%s) AND published_at IS NULL",
+            (list(ids),),
+        )
