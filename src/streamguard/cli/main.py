@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from streamguard.cli import generate, kafka, rules, stack
+from streamguard.cli import generate, kafka, lists, rules, stack
 
 app = typer.Typer(
     help="StreamGuard: real-time fraud detection for Brazilian transactions.",
@@ -14,6 +14,7 @@ app = typer.Typer(
 stack.register(app)
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(rules.app, name="rules")
+app.add_typer(lists.app, name="lists")
 generate.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
