@@ -176,12 +176,28 @@ def per_scenario(outcomes: list[Outcome]) -> dict[str, dict[str, object]]:
     return result
 
 
-def detection_quality(outcomes: list[Outcome], rules: Iterable[str] = ()) -> dict[str, object]:
-    """The whole quality section of the report."""
+def detection_quality(
+    outcomes: list[Outcome], rules: Iterable[str] = (), quiet_legit: int = 0
+) -> dict[str, object]:
+    """The whole quality section of the report.
+
+    `quiet_legit` counts legitimate transactions that nothing flagged and that were left out of
+    `outcomes` to save memory: they change no precision or recall, only the totals and the
+    legitimate traffic's false-positive rate.
+    """
+    totals = overall(outcomes)
+    totals["transactions"] = int(totals["transactions"]) + quiet_legit  # type: ignore[call-overload]
+    scenarios = per_scenario(outcomes)
+    if quiet_legit:
+        legit = scenarios.setdefault(LEGIT, {"transactions": 0, "flagged": 0, "caught_by": {}})
+        legit["transactions"] = int(legit["transactions"]) + quiet_legit  # type: ignore[call-overload]
+        legit["false_positive_rate"] = _round(
+            int(legit["flagged"]) / int(legit["transactions"])  # type: ignore[call-overload]
+        )
     return {
-        "overall": overall(outcomes),
+        "overall": totals,
         "per_rule": per_rule(outcomes, rules),
-        "per_scenario": per_scenario(outcomes),
+        "per_scenario": scenarios,
     }
 
 

@@ -1,0 +1,189 @@
+"""After the load: read the stage timestamps, alerts, decisions and labels back from PostgreSQL.
+
+Every stage stamps the same machine clock: the generator's event time, Kafka's LogAppendTime on
+`transactions` and `fraud_alerts`, the ledger's stored_at and the decision's commit time. The
+figures are therefore differences of clocks that agree, not estimates.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+
+
+def ms(interval_sql: str) -> str:
+    """SQL for an interval in milliseconds."""
+    return f"(extract(epoch FROM {interval_sql}) * 1000)::float8"
+
+
+#: Stage latencies, each as (name, SQL expression in ms over t, a, d) and what it measures.
+STAGES: tuple[tuple[str, str, str], ...] = (
+    ("kafka_append", ms("t.kafka_append_at - t.event_time"), "event time to Kafka append"),
+    ("ledger_store", ms("t.stored_at - t.kafka_append_at"), "Kafka append to row stored"),
+    ("rule_alert", ms("a.first_alert_at - t.kafka_append_at"), "tx append to first alert append"),
+    (
+        "decision_commit",
+        ms("d.first_decided_at - coalesce(a.first_alert_at, t.kafka_append_at)"),
+        "alert append (or tx append if no alert) to committed decision",
+    ),
+    ("total_to_alert", ms("a.first_alert_at - t.event_time"), "event time to alert append"),
+    ("total_to_decision", ms("d.first_decided_at - t.event_time"), "event time to decision"),
+)
+
+
+@dataclass
+class Collected:
+    """What the database says about the transactions of one measured window."""
+
+    latencies: dict[str, array] = field(default_factory=dict)
+    rule_latencies: dict[str, array] = field(default_factory=dict)
+    interesting: list[tuple[str, str]] = field(default_factory=list)
+    labels: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    alerts: dict[str, frozenset[str]] = field(default_factory=dict)
+    actions: dict[str, str] = field(default_factory=dict)
+    quiet_legit: int = 0
+    transactions: int = 0
+    decided: int = 0
+
+
+def has_decisions(conn: psycopg.Connection) -> bool:
+    """True when the decision service's table exists (issue 5's migration)."""
+    row = conn.execute("SELECT to_regclass('decisions') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def _alerts_cte(window: tuple[datetime, datetime]) -> tuple[str, tuple]:
+    return (
+        "WITH a AS (SELECT transaction_id, min(kafka_append_at) AS first_alert_at,"
+        " array_agg(DISTINCT rule_id) AS rules FROM fraud_alerts"
+        " WHERE event_time >= %s AND event_time < %s GROUP BY transaction_id)",
+        window,
+    )
+
+
+def stage_latencies(
+    conn: psycopg.Connection, window: tuple[datetime, datetime], decisions: bool
+) -> tuple[dict[str, array], int, int]:
+    """Each stage's latencies (ms) over the window's transactions; also counts and decided."""
+    cte, params = _alerts_cte(window)
+    stages = [s for s in STAGES if decisions or "d." not in s[1]]
+    decided = "d.first_decided_at IS NOT NULL" if decisions else "false"
+    join = "LEFT JOIN decisions d USING (transaction_id)" if decisions else ""
+    sql = (
+        f"{cte} SELECT {', '.join(expr for _, expr, _ in stages)}, {decided}"
+        f" FROM transactions t LEFT JOIN a USING (transaction_id) {join}"
+        " WHERE t.event_time >= %s AND t.event_time < %s"
+    )
+    result = {name: array("d") for name, _, _ in stages}
+    count = decided_count = 0
+    with conn.cursor(name="bench_latencies") as cur:
+        cur.itersize = 50_000
+        cur.execute(sql, (*params, *window))
+        for row in cur:
+            count += 1
+            decided_count += bool(row[-1])
+            for (name, _, _), value in zip(stages, row, strict=False):
+                if value is not None:
+                    result[name].append(value)
+    return result, count, decided_count
+
+
+def rule_latencies(conn: psycopg.Connection, window: tuple[datetime, datetime]) -> dict[str, array]:
+    """Per rule: its alert's append minus the transaction's append, in ms."""
+    rows = conn.execute(
+        f"SELECT a.rule_id, {ms('a.kafka_append_at - t.kafka_append_at')} FROM fraud_alerts a"
+        " JOIN transactions t USING (transaction_id)"
+        " WHERE a.event_time >= %s AND a.event_time < %s",
+        window,
+    )
+    result: dict[str, array] = defaultdict(lambda: array("d"))
+    for rule_id, value in rows:
+        if value is not None:
+            result[rule_id].append(value)
+    return dict(result)
+
+
+def outcomes_data(
+    conn: psycopg.Connection, window: tuple[datetime, datetime], decisions: bool
+) -> Collected:
+    """Transactions that matter for quality (fraud, alerted or decided against), and the rest's
+    count: legitimate transactions nobody flagged weigh in only as a number."""
+    cte, params = _alerts_cte(window)
+    action = "d.action" if decisions else "NULL::text"
+    join = "LEFT JOIN decisions d USING (transaction_id)" if decisions else ""
+    rows = conn.execute(
+        f"{cte} SELECT t.transaction_id, t.account_id, l.scenario, l.is_fraud, a.rules, {action}"
+        f" FROM transactions t LEFT JOIN a USING (transaction_id)"
+        f" LEFT JOIN transaction_labels l USING (transaction_id) {join}"
+        " WHERE t.event_time >= %s AND t.event_time < %s"
+        f" AND (l.is_fraud OR a.rules IS NOT NULL OR {action} IN ('REVIEW', 'BLOCK'))",
+        (*params, *window),
+    ).fetchall()
+    collected = Collected()
+    for tx_id, account_id, scenario, is_fraud, rules, act in rows:
+        collected.interesting.append((tx_id, account_id))
+        if scenario is not None:
+            collected.labels[tx_id] = (scenario, bool(is_fraud))
+        if rules:
+            collected.alerts[tx_id] = frozenset(rules)
+        if act is not None:
+            collected.actions[tx_id] = act
+    return collected
+
+
+def per_second(
+    conn: psycopg.Connection, span: tuple[datetime, datetime], decisions: bool
+) -> dict[str, dict[int, int]]:
+    """Counts per wall-clock second: appended to Kafka, stored, alerted and decided."""
+    queries = {
+        "appended": "SELECT floor(extract(epoch FROM kafka_append_at)), count(*) FROM transactions"
+        " WHERE kafka_append_at >= %s AND kafka_append_at < %s GROUP BY 1",
+        "stored": "SELECT floor(extract(epoch FROM stored_at)), count(*) FROM transactions"
+        " WHERE stored_at >= %s AND stored_at < %s GROUP BY 1",
+        "alerted": "SELECT floor(extract(epoch FROM kafka_append_at)), count(*) FROM fraud_alerts"
+        " WHERE kafka_append_at >= %s AND kafka_append_at < %s GROUP BY 1",
+    }
+    if decisions:
+        queries["decided"] = (
+            "SELECT floor(extract(epoch FROM first_decided_at)), count(*) FROM decisions"
+            " WHERE first_decided_at >= %s AND first_decided_at < %s GROUP BY 1"
+        )
+    return {
+        name: {int(second): int(n) for second, n in conn.execute(sql, span)}
+        for name, sql in queries.items()
+    }
+
+
+def window_counts(
+    conn: psycopg.Connection, window: tuple[datetime, datetime], decisions: bool
+) -> dict[str, int]:
+    """How many rows were stored and decided during a wall-clock window."""
+    counts = {
+        "stored": conn.execute(
+            "SELECT count(*) FROM transactions WHERE stored_at >= %s AND stored_at < %s", window
+        ).fetchone()[0]
+    }
+    if decisions:
+        counts["decided"] = conn.execute(
+            "SELECT count(*) FROM decisions WHERE first_decided_at >= %s AND first_decided_at < %s",
+            window,
+        ).fetchone()[0]
+    return counts
+
+
+def collect(conn: psycopg.Connection, window: tuple[datetime, datetime]) -> tuple[Collected, bool]:
+    """Everything the report needs about one window's transactions."""
+    decisions = has_decisions(conn)
+    latencies, count, decided = stage_latencies(conn, window, decisions)
+    collected = outcomes_data(conn, window, decisions)
+    collected.latencies = latencies
+    collected.rule_latencies = rule_latencies(conn, window)
+    collected.transactions = count
+    collected.decided = decided
+    collected.quiet_legit = count - len(collected.interesting)
+    conn.rollback()
+    return collected, decisions

@@ -1,0 +1,232 @@
+"""The benchmark's JSON report: each step's figures, the raw limits, ratios and the targets.
+
+Pure: it turns samples and what was read back from PostgreSQL into numbers, without I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from streamguard.bench import metrics, quality
+from streamguard.bench.collect import STAGES, Collected
+from streamguard.bench.probes import RULES_GROUP, ProgressSample, as_dict
+
+REPORT_VERSION = 1
+TARGET_SUSTAINED_PER_S = 20_000
+TARGET_P99_RATE = 5_000
+TARGET_P99_MS = 1_000.0
+TARGET_RECALL_SCENARIOS = ("high_amount", "velocity_burst")
+
+
+def value_at(samples: Sequence[ProgressSample], at_s: float, field: str = "produced") -> float:
+    """A counter's value at a moment, interpolated between the samples around it."""
+    before = [s for s in samples if s.at_s <= at_s]
+    after = [s for s in samples if s.at_s >= at_s]
+    if not before:
+        return float(getattr(after[0], field))
+    if not after:
+        return float(getattr(before[-1], field))
+    a, b = before[-1], after[0]
+    if b.at_s == a.at_s:
+        return float(getattr(a, field))
+    share = (at_s - a.at_s) / (b.at_s - a.at_s)
+    return getattr(a, field) + (getattr(b, field) - getattr(a, field)) * share
+
+
+def lag_trends(
+    samples: Sequence[ProgressSample], window: tuple[float, float], offered_per_s: float
+) -> dict[str, dict[str, Any]]:
+    """Each consumer group's lag over the window, and whether it kept up."""
+    inside = [s for s in samples if window[0] <= s.at_s <= window[1]]
+    groups = sorted({g for s in inside for g in s.committed})
+    result = {}
+    for group in groups:
+        points = [
+            (s.at_s - window[0], float(lag)) for s in inside if (lag := s.lag(group)) is not None
+        ]
+        trend = metrics.lag_trend(points, offered_per_s)
+        if trend is not None:
+            result[group] = {
+                "growth_per_s": round(trend.growth_per_s, 1),
+                "start": int(trend.start),
+                "end": int(trend.end),
+                "max": int(trend.max),
+                "sustained": trend.sustained,
+                "coarse": group == RULES_GROUP,
+            }
+    return result
+
+
+def resources(
+    samples: Sequence[ProgressSample], window: tuple[float, float]
+) -> dict[str, dict[str, float]]:
+    """Mean and peak CPU and RSS per component over the window."""
+    inside = [s for s in samples if window[0] <= s.at_s <= window[1]]
+    names = sorted({name for s in inside for name in s.resources})
+    result = {}
+    for name in names:
+        use = metrics.resource_use([s.resources[name] for s in inside if name in s.resources])
+        if use is not None:
+            result[name] = {k: round(v, 1) for k, v in use.__dict__.items()}
+    return result
+
+
+def latencies(data: Collected) -> dict[str, Any]:
+    """Each stage's summary, with what it measures, and each rule's alert latency."""
+    described = {name: what for name, _, what in STAGES}
+    stages = {}
+    for name, values in data.latencies.items():
+        summary = metrics.summarize(values)
+        stages[name] = {
+            "measures": described[name],
+            **(summary.as_dict() if summary else {"count": 0}),
+        }
+    per_rule = {}
+    for rule, values in sorted(data.rule_latencies.items()):
+        summary = metrics.summarize(values)
+        if summary:
+            per_rule[rule] = summary.as_dict()
+    return {"stages": stages, "rule_alert_by_rule": per_rule}
+
+
+def time_series(
+    per_second: dict[str, dict[int, int]], samples: Sequence[ProgressSample]
+) -> dict[str, Any]:
+    """Per-second counts and the sampled lags, for the plot."""
+    if not samples:
+        return {}
+    start = int(samples[0].at_s)
+    end = int(samples[-1].at_s) + 1
+    counts = {
+        name: [by_second.get(second, 0) for second in range(start, end)]
+        for name, by_second in per_second.items()
+    }
+    return {"start_s": start, "per_second": counts, "samples": [as_dict(s) for s in samples]}
+
+
+def step(
+    *,
+    rate: int,
+    window: tuple[float, float],
+    samples: Sequence[ProgressSample],
+    data: Collected,
+    decisions: bool,
+    series: dict[str, dict[int, int]],
+    counts: dict[str, int],
+    drained: bool,
+    rules: Sequence[str],
+) -> dict[str, Any]:
+    """All the figures of one load step."""
+    duration = window[1] - window[0]
+    produced = value_at(samples, window[1]) - value_at(samples, window[0])
+    offered = metrics.rate_per_s(int(produced), duration)
+    lags = lag_trends(samples, window, offered)
+    exact = [g for g, trend in lags.items() if not trend["coarse"]]
+    outcomes = quality.outcomes_from(data.interesting, data.labels, data.alerts, data.actions)
+    return {
+        "rate_target": rate,
+        "window": {"start_s": round(window[0], 3), "end_s": round(window[1], 3)},
+        "throughput": {
+            "offered_per_s": round(offered, 1),
+            "stored_per_s": round(counts["stored"] / duration, 1),
+            "decided_per_s": round(counts["decided"] / duration, 1)
+            if "decided" in counts
+            else None,
+            "sustained": bool(exact) and all(lags[g]["sustained"] for g in exact) and drained,
+            "drained": drained,
+            "lag": lags,
+        },
+        "transactions_in_window": data.transactions,
+        "decided_in_window": data.decided if decisions else None,
+        "latency_ms": latencies(data),
+        "quality": {
+            "labelled_fraud": sum(1 for _, fraud in data.labels.values() if fraud),
+            **quality.detection_quality(outcomes, rules, data.quiet_legit),
+        },
+        "resources": resources(samples, window),
+        "series": time_series(series, samples),
+    }
+
+
+def vs_limits(stored_per_s: float, limits: dict[str, Any]) -> dict[str, float | None]:
+    """The pipeline's stored rate as a share of each raw limit."""
+
+    def limit(name: str, key: str) -> float | None:
+        value = limits.get(name, {}).get(key)
+        return float(value) if value else None
+
+    return {
+        "kafka_produce": _r(metrics.ratio(stored_per_s, limit("kafka_produce", "records_per_s"))),
+        "kafka_consume": _r(
+            metrics.ratio(stored_per_s, limit("kafka_consume", "fetch_records_per_s"))
+        ),
+        "postgres_copy": _r(metrics.ratio(stored_per_s, limit("postgres_copy", "rows_per_s"))),
+    }
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def targets(steps: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's three targets, each with the figure that decides it."""
+    sustained = [s["throughput"]["stored_per_s"] for s in steps if s["throughput"]["sustained"]]
+    best = max(sustained, default=None)
+    at_rate = [s for s in steps if s["rate_target"] == TARGET_P99_RATE]
+    p99 = None
+    if at_rate:
+        stages = at_rate[0]["latency_ms"]["stages"]
+        p99 = stages.get("total_to_decision", {}).get("p99_ms")
+    recalls = {}
+    for scenario in TARGET_RECALL_SCENARIOS:
+        found = [
+            s["quality"]["per_scenario"][scenario]
+            for s in steps
+            if scenario in s["quality"]["per_scenario"]
+        ]
+        worst_tx = min((f["recall"] for f in found), default=None)
+        worst_incident = min((f["incident_recall"] for f in found), default=None)
+        recalls[scenario] = {
+            "transaction_recall": worst_tx,
+            "incident_recall": worst_incident,
+            "met": worst_incident == 1.0 if found else None,
+        }
+    return {
+        "sustained_throughput": {
+            "target_per_s": TARGET_SUSTAINED_PER_S,
+            "best_sustained_stored_per_s": best,
+            "met": best is not None and best >= TARGET_SUSTAINED_PER_S,
+        },
+        "p99_event_to_decision_at_5000": {
+            "target_ms": TARGET_P99_MS,
+            "p99_ms": p99,
+            "met": p99 is not None and p99 < TARGET_P99_MS,
+        },
+        "recall_deterministic_scenarios": recalls,
+    }
+
+
+def assemble(
+    *,
+    started: datetime,
+    machine: dict[str, Any],
+    settings: dict[str, Any],
+    plan: dict[str, Any],
+    limits: dict[str, Any],
+    steps: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The whole report."""
+    for s in steps:
+        s["vs_limits"] = vs_limits(s["throughput"]["stored_per_s"], limits)
+    return {
+        "report_version": REPORT_VERSION,
+        "started_at": started.isoformat(),
+        "machine": machine,
+        "settings": settings,
+        "plan": plan,
+        "limits": limits,
+        "targets": targets(steps),
+        "steps": steps,
+    }
