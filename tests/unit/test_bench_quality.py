@@ -94,3 +94,12 @@ def test_outcomes_from_joins_labels_alerts_and_decisions() -> None:
     assert by_id["t2"].scenario == "legit" and not by_id["t2"].is_fraud
     assert by_id["t2"].incident is None
     assert not by_id["t3"].flagged
+
+
+def test_quiet_legit_transactions_change_totals_not_precision() -> None:
+    plain = detection_quality(_outcomes())
+    padded = detection_quality(_outcomes(), quiet_legit=997)
+    assert padded["overall"]["transactions"] == 12 + 997
+    assert padded["overall"]["by_alerts"] == plain["overall"]["by_alerts"]
+    assert padded["per_scenario"]["legit"]["transactions"] == 1000
+    assert padded["per_scenario"]["legit"]["false_positive_rate"] == 0.001
