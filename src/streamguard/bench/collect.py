@@ -20,18 +20,35 @@ def ms(interval_sql: str) -> str:
     return f"(extract(epoch FROM {interval_sql}) * 1000)::float8"
 
 
+#: When a transaction's verdict was first committed: its decision when it had evidence (alerts,
+#: list hits), else the ledger's commit, which checked the lists and left it APPROVED.
+DECIDED_AT = "coalesce(d.first_decided_at, t.stored_at)"
+
 #: Stage latencies, each as (name, SQL expression in ms over t, a, d) and what it measures.
 STAGES: tuple[tuple[str, str, str], ...] = (
     ("kafka_append", ms("t.kafka_append_at - t.event_time"), "event time to Kafka append"),
-    ("ledger_store", ms("t.stored_at - t.kafka_append_at"), "Kafka append to row stored"),
+    (
+        "ledger_store",
+        ms("t.stored_at - t.kafka_append_at"),
+        "Kafka append to stored row (the verdict of a transaction without evidence)",
+    ),
     ("rule_alert", ms("a.first_alert_at - t.kafka_append_at"), "tx append to first alert append"),
     (
         "decision_commit",
-        ms("d.first_decided_at - coalesce(a.first_alert_at, t.kafka_append_at)"),
-        "alert append (or tx append if no alert) to committed decision",
+        ms("d.first_decided_at - a.first_alert_at"),
+        "first alert append to committed decision",
     ),
-    ("total_to_alert", ms("a.first_alert_at - t.event_time"), "event time to alert append"),
-    ("total_to_decision", ms("d.first_decided_at - t.event_time"), "event time to decision"),
+    ("total_to_alert", ms("a.first_alert_at - t.event_time"), "event time to first alert append"),
+    (
+        "total_to_decision",
+        ms(f"{DECIDED_AT} - t.event_time"),
+        "event time to committed verdict, every transaction",
+    ),
+    (
+        "total_to_decision_alerted",
+        ms("d.first_decided_at - t.event_time"),
+        "event time to committed decision, transactions with evidence",
+    ),
 )
 
 
@@ -71,7 +88,7 @@ def stage_latencies(
     """Each stage's latencies (ms) over the window's transactions; also counts and decided."""
     cte, params = _alerts_cte(window)
     stages = [s for s in STAGES if decisions or "d." not in s[1]]
-    decided = "d.first_decided_at IS NOT NULL" if decisions else "false"
+    decided = "d.first_decided_at IS NOT NULL" if decisions else "false"  # with evidence
     join = "LEFT JOIN decisions d USING (transaction_id)" if decisions else ""
     sql = (
         f"{cte} SELECT {', '.join(expr for _, expr, _ in stages)}, {decided}"
@@ -149,6 +166,11 @@ def per_second(
     }
     if decisions:
         queries["decided"] = (
+            f"SELECT floor(extract(epoch FROM {DECIDED_AT})), count(*) FROM transactions t"
+            f" LEFT JOIN decisions d USING (transaction_id)"
+            f" WHERE {DECIDED_AT} >= %s AND {DECIDED_AT} < %s GROUP BY 1"
+        )
+        queries["decisions"] = (
             "SELECT floor(extract(epoch FROM first_decided_at)), count(*) FROM decisions"
             " WHERE first_decided_at >= %s AND first_decided_at < %s GROUP BY 1"
         )
@@ -169,6 +191,11 @@ def window_counts(
     }
     if decisions:
         counts["decided"] = conn.execute(
+            f"SELECT count(*) FROM transactions t LEFT JOIN decisions d USING (transaction_id)"
+            f" WHERE {DECIDED_AT} >= %s AND {DECIDED_AT} < %s",
+            window,
+        ).fetchone()[0]
+        counts["decisions"] = conn.execute(
             "SELECT count(*) FROM decisions WHERE first_decided_at >= %s AND first_decided_at < %s",
             window,
         ).fetchone()[0]

@@ -1,0 +1,146 @@
+"""The report's pure parts: perf-tool output, COPY text, interpolation, lag, limits, targets."""
+
+from __future__ import annotations
+
+from array import array
+
+import pytest
+
+from streamguard.bench import report
+from streamguard.bench.collect import Collected
+from streamguard.bench.limits_parse import (
+    PerfOutputError,
+    copy_line,
+    parse_consumer_performance,
+    parse_producer_performance,
+)
+from streamguard.bench.probes import ProgressSample
+
+PRODUCER_OUTPUT = """\
+112492 records sent, 22444.5 records/sec (8.56 MB/sec), 1863.0 ms avg latency, 2236.0 ms max \
+latency.
+200000 records sent, 34305.3 records/sec (13.09 MB/sec), 2040.85 ms avg latency, 2462.00 ms max \
+latency, 2113 ms 50th, 2431 ms 95th, 2453 ms 99th, 2462 ms 99.9th.
+"""
+
+CONSUMER_OUTPUT = """\
+start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, \
+rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+2026-11-29 20:23:54:328, 2026-11-29 20:23:59:654, 76.2939, 14.3248, 200000, 37551.6335, 3006, \
+2320, 32.8853, 86206.8966
+"""
+
+
+def test_producer_summary_is_the_last_line() -> None:
+    limit = parse_producer_performance(PRODUCER_OUTPUT)
+    assert limit.records == 200000
+    assert limit.records_per_s == 34305.3
+    assert (limit.p50_ms, limit.p99_ms, limit.max_ms) == (2113, 2453, 2462)
+    with pytest.raises(PerfOutputError):
+        parse_producer_performance("Exception in thread main")
+
+
+def test_consumer_csv_row() -> None:
+    limit = parse_consumer_performance("some log line\n" + CONSUMER_OUTPUT)
+    assert limit.records == 200000
+    assert limit.records_per_s == pytest.approx(37551.6335)
+    assert limit.fetch_records_per_s == pytest.approx(86206.8966)
+    with pytest.raises(PerfOutputError):
+        parse_consumer_performance("WARN no data")
+
+
+def test_copy_line_escapes_and_nulls() -> None:
+    assert (
+        copy_line(["a\tb", None, 3, "back\\slash\nline"]) == "a\\tb\t\\N\t3\tback\\\\slash\\nline\n"
+    )
+
+
+def _samples() -> list[ProgressSample]:
+    # 1,000 tx/s produced; the ledger keeps up 200 behind, the rules fall further behind
+    return [
+        ProgressSample(
+            at_s=100.0 + t,
+            produced=1000 * t,
+            alerts_produced=10 * t,
+            committed={"streamguard-ledger": max(0, 1000 * t - 200), "streamguard-rules": 500 * t},
+            resources={"kafka": (50.0 + t, 400.0)},
+        )
+        for t in range(11)
+    ]
+
+
+def test_value_at_interpolates_and_clamps() -> None:
+    samples = _samples()
+    assert report.value_at(samples, 102.5) == 2500
+    assert report.value_at(samples, 50) == 0
+    assert report.value_at(samples, 500) == 10000
+
+
+def test_lag_trends_tell_keeping_up_from_falling_behind() -> None:
+    lags = report.lag_trends(_samples(), (101.0, 110.0), offered_per_s=1000)
+    assert lags["streamguard-ledger"]["sustained"]
+    assert lags["streamguard-ledger"]["end"] == 200
+    assert not lags["streamguard-rules"]["sustained"]
+    assert lags["streamguard-rules"]["coarse"]
+
+
+def test_resources_over_the_window_only() -> None:
+    use = report.resources(_samples(), (105.0, 106.0))
+    assert use["kafka"]["cpu_mean_pct"] == 55.5
+    assert use["kafka"]["rss_max_mb"] == 400.0
+
+
+def _step(rate: int = 5000, p99: float = 800.0, recall: float = 1.0) -> dict:
+    data = Collected(
+        latencies={
+            "total_to_decision": array("d", [100.0] * 98 + [p99, p99]),
+            "total_to_decision_alerted": array("d", [300.0, 1500.0]),
+        },
+        interesting=[("h1", "A"), ("l1", "B")],
+        labels={"h1": ("high_amount", True)},
+        alerts={"h1": frozenset({"HIGH_AMOUNT"})} if recall == 1.0 else {},
+        transactions=100,
+    )
+    data.quiet_legit = 98
+    return report.step(
+        rate=rate,
+        window=(101.0, 110.0),
+        samples=_samples(),
+        data=data,
+        decisions=True,
+        series={"stored": {100: 5, 101: 7}},
+        counts={"stored": 9000, "decided": 8999, "decisions": 9},
+        drained=True,
+        rules=["HIGH_AMOUNT"],
+    )
+
+
+def test_step_throughput_and_quality() -> None:
+    step = _step()
+    assert step["throughput"]["offered_per_s"] == 1000.0
+    assert step["throughput"]["stored_per_s"] == 1000.0
+    assert step["throughput"]["decisions_per_s"] == 1.0
+    assert step["throughput"]["sustained"]  # the ledger keeps up; the rules' lag is coarse
+    assert step["quality"]["per_scenario"]["high_amount"]["recall"] == 1.0
+    assert step["quality"]["overall"]["transactions"] == 100
+    assert step["series"]["per_second"]["stored"][:2] == [5, 7]
+
+
+def test_targets_and_limits() -> None:
+    steps = [_step(5000, p99=800.0), _step(20000, p99=3000.0, recall=0.0)]
+    result = report.assemble(
+        started=__import__("datetime").datetime(2026, 1, 1),
+        machine={},
+        settings={},
+        plan={},
+        limits={"kafka_produce": {"records_per_s": 4000.0}, "postgres_copy": {"error": "x"}},
+        steps=steps,
+    )
+    targets = result["targets"]
+    assert targets["p99_event_to_decision_at_5000"]["met"]
+    assert not targets["p99_event_to_decision_at_5000"]["met_alerted_only"]
+    assert not targets["sustained_throughput"]["met"]  # 1,000/s sustained is short of 20,000
+    assert targets["recall_deterministic_scenarios"]["high_amount"]["transaction_recall"] == 0.0
+    assert not targets["recall_deterministic_scenarios"]["high_amount"]["met"]
+    assert result["steps"][0]["vs_limits"]["kafka_produce"] == 0.25
+    assert result["steps"][0]["vs_limits"]["postgres_copy"] is None
