@@ -38,15 +38,21 @@ class StackHandle:
     def cli(
         self, *args: str, check: bool = True, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
-        """Run `streamguard ARGS` against this stack."""
-        return subprocess.run(
+        """Run `streamguard ARGS` against this stack; with `check`, fail showing its output."""
+        result = subprocess.run(
             [sys.executable, "-m", "streamguard.cli.main", *args],
             env=self.env,
             capture_output=True,
             text=True,
-            check=check,
+            check=False,
             timeout=timeout,
         )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"streamguard {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
+        return result
 
 
 def stack_env(state_dir: Path, **extra: str) -> dict[str, str]:
