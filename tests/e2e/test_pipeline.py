@@ -9,30 +9,14 @@ from decimal import Decimal
 import psycopg
 from confluent_kafka import Producer
 
-from streamguard.domain.models import Channel, Transaction
+from streamguard.domain.models import Transaction
 from streamguard.kafka import topics
+from tests.factories import make_transaction
 from tests.stackfixture import StackHandle
 
 
 def make_tx(account_id: str, amount: str, ts_ms: int) -> Transaction:
-    return Transaction(
-        transaction_id=str(uuid.uuid4()),
-        account_id=account_id,
-        card_token="tok_e2e",
-        card_last4="4242",
-        amount=Decimal(amount),
-        channel=Channel.PIX,
-        merchant_id="M001",
-        merchant_name="Magazine Luiza",
-        merchant_mcc="5311",
-        city="São Paulo",
-        state="SP",
-        lat=-23.55,
-        lon=-46.63,
-        device_id="dev-e2e",
-        ip_address="189.1.2.3",
-        ts_ms=ts_ms,
-    )
+    return make_transaction(account_id=account_id, amount=Decimal(amount), ts_ms=ts_ms)
 
 
 def wait_for(

@@ -9,30 +9,12 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from streamguard.domain.models import Action, Channel, Transaction, from_epoch_ms, to_epoch_ms
+from streamguard.domain.models import Action, Transaction, from_epoch_ms, to_epoch_ms
+from tests.factories import make_transaction
 
 
 def tx(**overrides: object) -> Transaction:
-    fields: dict[str, object] = dict(
-        transaction_id="t-1",
-        account_id="ACC000001",
-        card_token="tok_1",
-        card_last4="1234",
-        amount=Decimal("5000.00"),
-        channel=Channel.PIX,
-        merchant_id="M001",
-        merchant_name="Magazine Luiza",
-        merchant_mcc="5311",
-        city="São Paulo",
-        state="SP",
-        lat=-23.55,
-        lon=-46.63,
-        device_id="dev-1",
-        ip_address="189.1.2.3",
-        ts_ms=1_700_000_000_123,
-    )
-    fields.update(overrides)
-    return Transaction(**fields)  # type: ignore[arg-type]
+    return make_transaction(**{"transaction_id": "t-1", "amount": Decimal("5000.00"), **overrides})
 
 
 def test_wire_amount_is_an_exact_json_number() -> None:
