@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from streamguard.cli import bench, generate, kafka, lists, rules, stack
+from streamguard.cli import bench, generate, kafka, lists, rules, sql, stack
 
 app = typer.Typer(
     help="StreamGuard: real-time fraud detection for Brazilian transactions.",
@@ -17,6 +17,7 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(lists.app, name="lists")
 generate.register(app)
 bench.register(app)
+sql.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

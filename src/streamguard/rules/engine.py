@@ -78,15 +78,21 @@ class Source:
     connector_options: dict[str, str]
 
     @staticmethod
-    def kafka(settings: Settings, group_id: str = "streamguard-rules") -> Source:
-        """The live `transactions` topic."""
+    def kafka(
+        settings: Settings,
+        group_id: str = "streamguard-rules",
+        *,
+        topic: str = topics.TRANSACTIONS,
+        startup: str = "group-offsets",
+    ) -> Source:
+        """A live topic; `startup` is group-offsets (resume), earliest-offset or latest-offset."""
         return Source(
             {
                 "connector": "kafka",
-                "topic": topics.TRANSACTIONS,
+                "topic": topic,
                 "properties.bootstrap.servers": settings.bootstrap_servers,
                 "properties.group.id": group_id,
-                "scan.startup.mode": "group-offsets",
+                "scan.startup.mode": startup,
                 "properties.auto.offset.reset": "earliest",
                 "format": "json",
                 "json.ignore-parse-errors": "true",
@@ -118,12 +124,12 @@ def create_environment(
     *,
     remote: str = "",
     jars: list[Path] | None = None,
-    ui_port: int | None = None,
+    ui_port: int = 0,
     restore_from: Path | None = None,
 ) -> TableEnvironment:
     """A streaming table environment configured for StreamGuard.
 
-    `ui_port` serves the Flink UI of the embedded cluster (None: a random port). `remote` is
+    `ui_port` serves the Flink UI of the embedded cluster (0: a random free port). `remote` is
     HOST:PORT of an existing cluster's REST endpoint; that cluster then keeps the checkpoints
     where its own configuration says. `restore_from` is a retained checkpoint to resume from.
     """
@@ -146,8 +152,7 @@ def create_environment(
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "table.exec.state.ttl": STATE_TTL,
     }
-    if ui_port is not None:
-        options["rest.port"] = str(ui_port)
+    options["rest.port"] = str(ui_port)
     if jars:
         options["pipeline.jars"] = ";".join(jar.as_uri() for jar in jars)
     if remote:
@@ -181,7 +186,13 @@ def latest_checkpoint(settings: Settings) -> Path | None:
 def register_tables(
     env: TableEnvironment, settings: Settings, source: Source, sink: dict[str, str]
 ) -> None:
-    """Create `transactions_raw`, the `transactions` view and the alerts sink."""
+    """Create `transactions_raw`, the `transactions` views and the alerts sink."""
+    register_transactions(env, settings, source)
+    env.execute_sql(f"CREATE TEMPORARY TABLE {ALERTS_SINK} ({ALERT_COLUMNS}) WITH ({_with(sink)})")
+
+
+def register_transactions(env: TableEnvironment, settings: Settings, source: Source) -> None:
+    """Create `transactions_raw` (event time, bounded watermark) and the views over it."""
     env.execute_sql(
         f"CREATE TEMPORARY TABLE transactions_raw ({TRANSACTION_COLUMNS},\n"
         "    ts AS TO_TIMESTAMP_LTZ(COALESCE(ts_ms, 0), 3),\n"
@@ -190,7 +201,6 @@ def register_tables(
     )
     env.execute_sql(VALID_TRANSACTIONS_VIEW)
     env.execute_sql(ON_TIME_TRANSACTIONS_VIEW)
-    env.execute_sql(f"CREATE TEMPORARY TABLE {ALERTS_SINK} ({ALERT_COLUMNS}) WITH ({_with(sink)})")
 
 
 def kafka_alerts_sink(settings: Settings) -> dict[str, str]:
@@ -232,7 +242,7 @@ def build_rules_job(
         settings,
         remote=remote,
         jars=[connector_jar(settings)],
-        ui_port=None if remote else settings.flink_ui_port,
+        ui_port=settings.flink_ui_port,
         restore_from=restore_from,
     )
     register_tables(env, settings, Source.kafka(settings), kafka_alerts_sink(settings))

@@ -1,0 +1,249 @@
+"""Every rule on the real Flink engine: one replay of a file that holds every edge case.
+
+Each case is one account on its own day, so cases never share a window; they share only the
+watermark, which moves forward day by day in file order. The alerts of each account are compared
+with the exact set expected, so an alert too many fails as surely as one too few.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+#: Local midnight in São Paulo (UTC-3) on 2025-06-02; case k lives on day k after it.
+MIDNIGHT_MS = 1_748_833_200_000
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+NOON_MS = 12 * HOUR_MS
+WATERMARK_DELAY_S = 5
+SAO_PAULO = (-23.5505, -46.6333)
+RIO = (-22.9068, -43.1729)
+RECIFE = (-8.0476, -34.8770)
+
+
+@dataclass
+class Case:
+    """One account's transactions (in arrival order) and the alerts they must raise."""
+
+    name: str
+    events: list[tuple[str, int, str, tuple[float, float]]] = field(default_factory=list)
+    expected: set[tuple[str, str]] = field(default_factory=set)
+
+    def tx(self, label: str, at_ms: int, amount: str, where: tuple[float, float] = SAO_PAULO):
+        self.events.append((label, at_ms, amount, where))
+        return self
+
+    def expect(self, rule_id: str, label: str) -> Case:
+        self.expected.add((rule_id, f"{self.name}-{label}"))
+        return self
+
+
+def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """The same great-circle distance as IMPOSSIBLE_TRAVEL's SQL."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6371.0088 * math.asin(math.sqrt(h))
+
+
+def burst(case: Case, offsets_s: list[float], amount: str = "20.00", start: int = NOON_MS) -> Case:
+    for n, offset in enumerate(offsets_s, 1):
+        case.tx(f"t{n}", start + int(offset * 1000), amount)
+    return case
+
+
+def travel_ms(speed_kmh: float, rounding) -> int:  # type: ignore[no-untyped-def]
+    return int(rounding(haversine_km(SAO_PAULO, RIO) / speed_kmh * HOUR_MS))
+
+
+def build_cases() -> list[Case]:
+    c = [
+        # HIGH_AMOUNT: over R$ 3,000.00, equality does not fire.
+        Case("ha-equal").tx("t1", NOON_MS, "3000.00"),
+        Case("ha-over").tx("t1", NOON_MS, "3000.01").expect("HIGH_AMOUNT", "t1"),
+        # HIGH_VELOCITY: more than 3 within 60 s, fired on the 4th transaction itself.
+        burst(Case("hv-three"), [0, 10, 20]),
+        burst(Case("hv-four"), [0, 10, 20, 30]).expect("HIGH_VELOCITY", "t4"),
+        burst(Case("hv-five"), [0, 1, 2, 3, 4])
+        .expect("HIGH_VELOCITY", "t4")
+        .expect("HIGH_VELOCITY", "t5"),
+        # 12:00:50 to 12:01:10: a burst across a minute boundary is one burst.
+        burst(Case("hv-minute"), [50, 55, 65, 70]).expect("HIGH_VELOCITY", "t4"),
+        # The window includes its start: 60 s apart is within, 60.001 s is not.
+        burst(Case("hv-window-edge"), [0, 20, 40, 60]).expect("HIGH_VELOCITY", "t4"),
+        burst(Case("hv-window-out"), [0, 20, 40, 60.001]),
+        # Out of order within the watermark bound: t4 (+4 s) arrives after t3 (+6 s). In event
+        # time t3 is the 4th transaction, so t3 fires, not the 4th to arrive.
+        burst(Case("hv-out-of-order"), [0, 2, 6, 4]).expect("HIGH_VELOCITY", "t3"),
+    ]
+    # Late past the bound: the 4th arrives after the watermark passed it (pushed by t4 at
+    # +100 s); windows skip it, so no HIGH_VELOCITY, but HIGH_AMOUNT still judges it.
+    late = Case("hv-late").tx("t1", NOON_MS, "20.00").tx("t2", NOON_MS + 1000, "20.00")
+    late.tx("t3", NOON_MS + 2000, "20.00").tx("t4", NOON_MS + 100_000, "20.00")
+    late.tx("late", NOON_MS + 3000, "5000.00").expect("HIGH_AMOUNT", "late")
+    c.append(late)
+    # HIGH_VELOCITY_AMOUNT: over R$ 10,000.00 within 5 min; equality does not fire.
+    hva_eq = Case("hva-equal")
+    for n, amount in enumerate(["2500.00", "2500.00", "2500.00", "2500.00"], 1):
+        hva_eq.tx(f"t{n}", NOON_MS + n * 60_000, amount)
+    hva_over = Case("hva-over")
+    for n, amount in enumerate(["2500.00", "2500.00", "2500.00", "2500.01"], 1):
+        hva_over.tx(f"t{n}", NOON_MS + n * 60_000, amount)
+    hva_over.expect("HIGH_VELOCITY_AMOUNT", "t4")
+    hva_apart = Case("hva-apart").tx("t1", NOON_MS, "6000.00")
+    hva_apart.tx("t2", NOON_MS + 300_001, "6000.00")
+    hva_apart.expect("HIGH_AMOUNT", "t1").expect("HIGH_AMOUNT", "t2")
+    c += [hva_eq, hva_over, hva_apart]
+    # NIGHT_SPENDING: 22:00 to 06:00 São Paulo time, over R$ 1,000.00.
+    c += [
+        Case("ns-2159").tx("t1", 22 * HOUR_MS - 1, "1500.00"),
+        Case("ns-2200").tx("t1", 22 * HOUR_MS, "1500.00").expect("NIGHT_SPENDING", "t1"),
+        Case("ns-0559").tx("t1", 6 * HOUR_MS - 1, "1500.00").expect("NIGHT_SPENDING", "t1"),
+        Case("ns-0600").tx("t1", 6 * HOUR_MS, "1500.00"),
+        Case("ns-equal").tx("t1", 23 * HOUR_MS, "1000.00"),
+        Case("ns-over").tx("t1", 23 * HOUR_MS, "1000.01").expect("NIGHT_SPENDING", "t1"),
+    ]
+
+    # CARD_TESTING: 3+ under R$ 10, then one over R$ 1,000, consecutive, within 10 min.
+    def card(name: str, amounts: list[str], step_ms: int = 30_000) -> Case:
+        case = Case(name)
+        for n, amount in enumerate(amounts, 1):
+            case.tx(f"t{n}", NOON_MS + n * step_ms, amount)
+        return case
+
+    c += [
+        card("ct-three", ["1.00", "2.00", "9.99", "1500.00"]).expect("CARD_TESTING", "t4"),
+        card("ct-four", ["1.00", "1.00", "1.00", "1.00", "1500.00"]).expect("CARD_TESTING", "t5"),
+        card("ct-two", ["1.00", "1.00", "1500.00"]),
+        card("ct-broken", ["1.00", "1.00", "80.00", "1.00", "1500.00"]),
+        card("ct-small-equal", ["10.00", "10.00", "10.00", "1500.00"]),
+        card("ct-large-equal", ["1.00", "1.00", "1.00", "1000.00"]),
+        # first small at +0, large at +600.001 s: outside the 10-minute pattern window
+        card("ct-too-slow", ["1.00", "1.00", "1.00", "1500.00"], step_ms=200_001),
+    ]
+    # The 3rd small one (t4, +90 s) arrives after the large one (t3, +92 s), within the bound.
+    ct_ooo = card("ct-out-of-order", ["1.00", "1.00"])
+    ct_ooo.tx("t3", NOON_MS + 92_000, "1500.00").tx("t4", NOON_MS + 90_000, "1.00")
+    c.append(ct_ooo.expect("CARD_TESTING", "t3"))
+    # IMPOSSIBLE_TRAVEL: São Paulo to Rio (~360 km) just under and just over 900 km/h.
+    under = Case("it-under").tx("t1", NOON_MS, "50.00", SAO_PAULO)
+    under.tx("t2", NOON_MS + travel_ms(899.0, math.ceil), "50.00", RIO)
+    over = Case("it-over").tx("t1", NOON_MS, "50.00", SAO_PAULO)
+    over.tx("t2", NOON_MS + travel_ms(901.0, math.floor), "50.00", RIO)
+    over.expect("IMPOSSIBLE_TRAVEL", "t2")
+    same_time = Case("it-same-instant").tx("t1", NOON_MS, "50.00", SAO_PAULO)
+    same_time.tx("t2", NOON_MS, "50.00", RECIFE).expect("IMPOSSIBLE_TRAVEL", "t2")
+    # Only consecutive transactions count: Rio sits between São Paulo and Recife in time.
+    hops = Case("it-consecutive").tx("t1", NOON_MS, "50.00", SAO_PAULO)
+    hops.tx("t2", NOON_MS + 2 * HOUR_MS, "50.00", RIO)
+    hops.tx("t3", NOON_MS + 3 * HOUR_MS, "50.00", RECIFE).expect("IMPOSSIBLE_TRAVEL", "t3")
+    c += [under, over, same_time, hops]
+    return c
+
+
+MALFORMED_LINES = [
+    "this is not json",
+    '{"transaction_id": "bad-1", "account_id": "bad", "amount": "lots", "ts_ms": 1}',
+    '{"transaction_id": "bad-2", "account_id": "bad", "amount": 9999.0}',
+    '{"account_id": "bad", "amount": 9999.0, "ts_ms": 1748833200000}',
+    "",
+]
+
+
+def write_cases(cases: list[Case], path: Path) -> None:
+    lines = []
+    for day, case in enumerate(cases):
+        base = MIDNIGHT_MS + day * DAY_MS
+        for label, at_ms, amount, (lat, lon) in case.events:
+            lines.append(
+                f'{{"transaction_id": "{case.name}-{label}", "account_id": "{case.name}",'
+                f' "amount": {amount}, "lat": {lat}, "lon": {lon}, "ts_ms": {base + at_ms}}}'
+            )
+        lines.append(MALFORMED_LINES[day % len(MALFORMED_LINES)])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+CASES = build_cases()
+
+
+@pytest.fixture(scope="module")
+def alerts(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    """Replay every case through `streamguard rules replay`, once."""
+    folder = tmp_path_factory.mktemp("rules")
+    source, output = folder / "cases.jsonl", folder / "alerts.jsonl"
+    write_cases(CASES, source)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGUARD_")}
+    env.update(
+        {
+            "STREAMGUARD_STATE_DIR": str(folder / "state"),
+            "STREAMGUARD_WATERMARK_DELAY_S": str(WATERMARK_DELAY_S),
+            "STREAMGUARD_IDLE_TIMEOUT_S": "1",
+            "STREAMGUARD_FLINK_HEAP_MB": "512",
+            "STREAMGUARD_LOCAL_TIME_ZONE": "America/Sao_Paulo",
+        }
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streamguard.cli.main",
+            "rules",
+            "replay",
+            str(source),
+            "-o",
+            str(output),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [json.loads(line) for line in output.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_rule_case(case: Case, alerts: list[dict]) -> None:
+    fired = {(a["rule_id"], a["transaction_id"]) for a in alerts if a["account_id"] == case.name}
+    assert fired == case.expected
+
+
+def test_alert_ids_are_rule_and_transaction(alerts: list[dict]) -> None:
+    assert alerts
+    for alert in alerts:
+        assert alert["alert_id"] == f"{alert['rule_id']}:{alert['transaction_id']}"
+    assert len({a["alert_id"] for a in alerts}) == len(alerts)
+
+
+def test_alerts_carry_event_time_and_evidence(alerts: list[dict]) -> None:
+    sent = {}
+    for day, case in enumerate(CASES):
+        for label, at_ms, amount, _ in case.events:
+            sent[f"{case.name}-{label}"] = (MIDNIGHT_MS + day * DAY_MS + at_ms, amount)
+    by_id = {a["alert_id"]: a for a in alerts}
+    for alert in alerts:
+        ts_ms, amount = sent[alert["transaction_id"]]
+        assert alert["ts_ms"] == ts_ms
+        assert alert["amount"] == amount
+    assert by_id["HIGH_VELOCITY:hv-five-t5"]["evidence"] == {"count": "5", "window_s": "60"}
+    assert by_id["HIGH_VELOCITY_AMOUNT:hva-over-t4"]["evidence"]["sum_brl"] == "10000.01"
+    card = by_id["CARD_TESTING:ct-four-t5"]["evidence"]
+    assert (card["small_count"], card["small_sum_brl"]) == ("4", "4.00")
+    night = by_id["NIGHT_SPENDING:ns-2200-t1"]["evidence"]
+    assert night["local_time"].endswith(" 22:00:00")
+    travel = by_id["IMPOSSIBLE_TRAVEL:it-over-t2"]["evidence"]
+    assert 900 < float(travel["speed_kmh"]) < 902
+    assert travel["previous_transaction_id"] == "it-over-t1"
+    assert abs(float(travel["distance_km"]) - haversine_km(SAO_PAULO, RIO)) < 0.1
