@@ -79,6 +79,12 @@ def init_cluster(settings: Settings) -> bool:
         return False
     data.mkdir(parents=True, exist_ok=True)
     owner = _owner()
+    if owner and subprocess.run(_as_owner(["test", "-x", str(data.parent.parent)])).returncode:
+        raise StackError(
+            f"postgres: the cluster runs as the unprivileged user {owner!r}, who cannot reach "
+            f"{data.parent.parent} (a parent folder is private, e.g. /root). Set "
+            "STREAMGUARD_STATE_DIR to a folder that user can traverse, e.g. /var/tmp/streamguard."
+        )
     if owner:
         entry = pwd.getpwnam(owner)
         for folder in (data.parent, data):
