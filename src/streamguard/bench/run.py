@@ -211,6 +211,10 @@ def stack_summary(stack: PrivateStack) -> dict[str, Any]:
     """The settings that shape the figures."""
     s = stack.settings
     return {
+        "state_dir": str(s.state_path),
+        "kafka_port": s.kafka_port,
+        "pg_port": s.pg_port,
+        "flink_ui_port": s.flink_ui_port,
         "transactions_partitions": s.transactions_partitions,
         "flink_parallelism": s.flink_parallelism,
         "flink_heap_mb": s.flink_heap_mb,
