@@ -6,10 +6,7 @@ folder is a fresh temporary one.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,14 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamguard.bench.private_stack import free_port, private_env, settings_from
 from streamguard.config import Settings
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["StackHandle", "free_port", "running_stack", "settings_from", "stack_env"]
 
 
 @dataclass(frozen=True)
@@ -56,36 +49,19 @@ class StackHandle:
 
 
 def stack_env(state_dir: Path, **extra: str) -> dict[str, str]:
-    """STREAMGUARD_* variables for a private stack on free ports."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGUARD_")}
-    env.update(
-        {
-            "STREAMGUARD_STATE_DIR": str(state_dir),
-            "STREAMGUARD_KAFKA_PORT": str(free_port()),
-            "STREAMGUARD_KAFKA_CONTROLLER_PORT": str(free_port()),
-            "STREAMGUARD_PG_PORT": str(free_port()),
-            "STREAMGUARD_FLINK_UI_PORT": str(free_port()),
+    """STREAMGUARD_* variables for a private stack on free ports, sized for tests."""
+    return private_env(
+        state_dir,
+        inherit=False,
+        **{
             "STREAMGUARD_KAFKA_HEAP_MB": "384",
             "STREAMGUARD_FLINK_HEAP_MB": "768",
             "STREAMGUARD_CHECKPOINT_INTERVAL_S": "2",
             "STREAMGUARD_WATERMARK_DELAY_S": "1",
             "STREAMGUARD_IDLE_TIMEOUT_S": "1",
             **extra,
-        }
+        },
     )
-    return env
-
-
-def settings_from(env: dict[str, str]) -> Settings:
-    """The Settings that a process started with `env` would read."""
-    values: dict[str, object] = {
-        k.removeprefix("STREAMGUARD_").lower(): v
-        for k, v in env.items()
-        if k.startswith("STREAMGUARD_")
-    }
-    if "rule_params" in values:
-        values["rule_params"] = json.loads(str(values["rule_params"]))
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 @contextmanager
