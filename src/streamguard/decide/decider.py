@@ -72,6 +72,7 @@ def decide(
     merchants = repo.load_merchants(conn, (e.tx.merchant_id for e, _ in known if e.tx))
     versions: list[repo.NewVersion] = []
     statuses: dict[str, str] = {}
+    awaiting: list[str] = []
     now_ms = int(time.time() * 1000)
     for item, _ in known:
         item = _with_context(item, histories, merchants)
@@ -91,8 +92,11 @@ def decide(
             )
         if current is not None and item.transaction_id in stored:
             statuses[item.transaction_id] = current.status
+        elif current is not None:
+            awaiting.append(item.transaction_id)
     rows = repo.save_versions(conn, versions)
     repo.apply_statuses(conn, statuses)
+    repo.await_transactions(conn, awaiting)
     return rows
 
 

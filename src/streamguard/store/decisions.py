@@ -182,53 +182,78 @@ def _reasons_json(verdict: Verdict) -> str:
     )
 
 
+_SAVE_VERSIONS = """
+WITH v AS (
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::jsonb[],
+                         %s::text[], %s::text[], %s::int[], %s::text[], %s::timestamptz[],
+                         %s::bigint[])
+        AS v(transaction_id, account_id, action, score, reasons, rule_ids, list_hits, version,
+             trigger, trigger_append_at, decided_ms)
+), current AS (
+    INSERT INTO decisions AS d (transaction_id, account_id, action, score, reasons, rule_ids,
+                                list_hits, version)
+    SELECT transaction_id, account_id, action, score, reasons,
+           string_to_array(rule_ids, ' '), string_to_array(list_hits, ' '), version FROM v
+    ON CONFLICT (transaction_id) DO UPDATE SET action = EXCLUDED.action,
+        score = EXCLUDED.score, reasons = EXCLUDED.reasons, rule_ids = EXCLUDED.rule_ids,
+        list_hits = EXCLUDED.list_hits, version = EXCLUDED.version,
+        decided_at = clock_timestamp()
+)
+INSERT INTO decision_history (transaction_id, account_id, action, score, reasons, rule_ids,
+                              list_hits, version, trigger, trigger_append_at, decided_ms)
+SELECT transaction_id, account_id, action, score, reasons, string_to_array(rule_ids, ' '),
+       string_to_array(list_hits, ' '), version, trigger, trigger_append_at, decided_ms FROM v
+RETURNING id, transaction_id
+"""
+
+
 def save_versions(conn: psycopg.Connection, versions: Sequence[NewVersion]) -> list[HistoryRow]:
-    """Upsert the current decisions and append each version to the history."""
+    """Upsert the current decisions and append each version to the history (one statement).
+
+    Rule ids and list labels never contain spaces (UPPER_SNAKE ids, `KIND:TYPE:value` with
+    values from the lists' CHECK), so they travel space-joined rather than as nested arrays.
+    """
     if not versions:
         return []
-    params = [
-        (
-            v.transaction_id,
-            v.account_id,
-            v.verdict.action.value,
-            v.verdict.score,
-            _reasons_json(v.verdict),
-            list(v.verdict.rule_ids),
-            list(v.verdict.list_hits),
-            v.verdict.version,
-            v.trigger,
-            v.trigger_append_at,
-            v.decided_ms,
+    columns = list(
+        zip(
+            *(
+                (
+                    v.transaction_id,
+                    v.account_id,
+                    v.verdict.action.value,
+                    v.verdict.score,
+                    _reasons_json(v.verdict),
+                    " ".join(v.verdict.rule_ids),
+                    " ".join(v.verdict.list_hits),
+                    v.verdict.version,
+                    v.trigger,
+                    v.trigger_append_at,
+                    v.decided_ms,
+                )
+                for v in versions
+            ),
+            strict=True,
         )
+    )
+    ids = dict(
+        (tx_id, history_id)
+        for history_id, tx_id in conn.execute(_SAVE_VERSIONS, [list(c) for c in columns])
+    )
+    return [
+        HistoryRow(ids[v.transaction_id], v.transaction_id, v.account_id, v.verdict, v.decided_ms)
         for v in versions
     ]
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO decisions AS d (transaction_id, account_id, action, score, reasons,"
-            " rule_ids, list_hits, version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (transaction_id) DO UPDATE SET action = EXCLUDED.action,"
-            " score = EXCLUDED.score, reasons = EXCLUDED.reasons, rule_ids = EXCLUDED.rule_ids,"
-            " list_hits = EXCLUDED.list_hits, version = EXCLUDED.version,"
-            " decided_at = clock_timestamp()",
-            [p[:8] for p in params],
+
+
+def await_transactions(conn: psycopg.Connection, ids: Sequence[str]) -> None:
+    """Remember transactions decided from their alerts alone, to re-decide them on arrival."""
+    if ids:
+        conn.execute(
+            "INSERT INTO awaiting_transactions (transaction_id)"
+            " SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+            (list(ids),),
         )
-        cur.executemany(
-            "INSERT INTO decision_history (transaction_id, account_id, action, score, reasons,"
-            " rule_ids, list_hits, version, trigger, trigger_append_at, decided_ms)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            params,
-            returning=True,
-        )
-        ids = []
-        while True:
-            row = cur.fetchone()
-            ids.append(row[0] if row else None)
-            if not cur.nextset():
-                break
-    return [
-        HistoryRow(i, v.transaction_id, v.account_id, v.verdict, v.decided_ms)
-        for i, v in zip(ids, versions, strict=True)
-    ]
 
 
 _APPLY_STATUS = """

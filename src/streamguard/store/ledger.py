@@ -1,20 +1,22 @@
 """Ledger repository: bulk writes of transactions, alerts, labels, dead letters and offsets.
 
 Every function takes the caller's connection and runs inside the caller's transaction, so a
-batch's rows and the offsets that produced them commit together or not at all. Rows go through
-COPY into a temporary stage table (C-speed formatting in psycopg), then one INSERT ... ON CONFLICT
-DO NOTHING moves the new ones across: a message seen twice is stored once.
+batch's rows and the offsets that produced them commit together or not at all. Rows go in by
+COPY (C-speed formatting in psycopg): transactions straight into their table when all are new,
+otherwise (and always for alerts and labels) into a temporary stage table, from which one
+INSERT ... ON CONFLICT DO NOTHING moves the new ones across: a message seen twice is stored once.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg
 
-from streamguard.domain.models import FraudAlert, FraudLabel, Transaction
+from streamguard.domain.models import FraudAlert, FraudLabel, Transaction, from_epoch_ms
 
 #: Stage tables: the wire's shape (epoch millis, not timestamps), so Python formats only plain
 #: values and PostgreSQL does the conversions. Declared here rather than LIKE the real tables,
@@ -25,7 +27,7 @@ _STAGES = {
         amount numeric(14, 2), currency text, channel text, merchant_id text,
         merchant_name text, merchant_mcc text, city text, state text,
         lat double precision, lon double precision, device_id text, ip_address text,
-        ts_ms bigint, append_ms bigint""",
+        event_time timestamptz, kafka_append_at timestamptz""",
     "fraud_alerts": """
         alert_id text, rule_id text, severity text, score_weight integer,
         transaction_id text, account_id text, amount numeric(14, 2), ts_ms bigint,
@@ -35,17 +37,16 @@ _STAGES = {
 
 _TX_COLUMNS = (
     "transaction_id, account_id, card_token, card_last4, amount, currency, channel, merchant_id,"
-    " merchant_name, merchant_mcc, city, state, lat, lon, device_id, ip_address"
+    " merchant_name, merchant_mcc, city, state, lat, lon, device_id, ip_address, event_time,"
+    " kafka_append_at"
 )
 _MS = "to_timestamp({} / 1000.0)"
 
-# New transactions in, per-merchant counters up, and back: how many were new, and which of the
-# new ones already have a decision (their alert came first), all in one round trip.
+# New transactions in, per-merchant counters up, and back: the ids that were new.
 _INSERT_TRANSACTIONS = f"""
 WITH new AS (
-    INSERT INTO transactions ({_TX_COLUMNS}, event_time, kafka_append_at)
-    SELECT {_TX_COLUMNS}, {_MS.format("ts_ms")}, {_MS.format("append_ms")}
-    FROM stage_transactions
+    INSERT INTO transactions ({_TX_COLUMNS})
+    SELECT {_TX_COLUMNS} FROM stage_transactions
     ON CONFLICT (transaction_id) DO NOTHING
     RETURNING transaction_id, merchant_id
 ), counted AS (
@@ -54,10 +55,7 @@ WITH new AS (
     ON CONFLICT (merchant_id) DO UPDATE
     SET tx_count = m.tx_count + EXCLUDED.tx_count, updated_at = clock_timestamp()
 )
-SELECT COUNT(*),
-       COALESCE(ARRAY_AGG(new.transaction_id) FILTER (WHERE EXISTS (
-           SELECT 1 FROM decisions d WHERE d.transaction_id = new.transaction_id)), '{{}}')
-FROM new
+SELECT COALESCE(ARRAY_AGG(transaction_id), '{{}}') FROM new
 """
 
 _INSERT_ALERTS = f"""
@@ -124,17 +122,57 @@ def transaction_row(tx: Transaction, append_ms: int | None) -> tuple:
         tx.lon,
         tx.device_id,
         tx.ip_address,
-        tx.ts_ms,
-        append_ms,
+        from_epoch_ms(tx.ts_ms),
+        from_epoch_ms(append_ms) if append_ms else None,
     )
 
 
 def save_transactions(conn: psycopg.Connection, rows: Sequence[tuple]) -> StoredTransactions:
-    """Store stage rows (see `transaction_row`) once each; a replay inserts nothing."""
+    """Store rows (see `transaction_row`) once each; a replayed or repeated one inserts nothing.
+
+    The common case, all new, is one COPY straight into the table inside a savepoint. If any row
+    is already there, the savepoint is rolled back and the batch goes through the stage table and
+    INSERT ... ON CONFLICT DO NOTHING instead.
+    """
+    try:
+        with (
+            conn.transaction(),
+            conn.cursor() as cur,
+            cur.copy(f"COPY transactions ({_TX_COLUMNS}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.errors.UniqueViolation:
+        return _save_staged(conn, rows)
+    _count_merchants(conn, Counter(row[7] for row in rows))
+    return StoredTransactions(len(rows), _arrived(conn, {row[0] for row in rows}))
+
+
+def _arrived(conn: psycopg.Connection, ids: set[str]) -> list[str]:
+    """The transactions among `ids` that were decided (from an alert) before they arrived."""
+    waiting = [r[0] for r in conn.execute("SELECT transaction_id FROM awaiting_transactions")]
+    arrived = sorted(ids.intersection(waiting))
+    if arrived:
+        conn.execute("DELETE FROM awaiting_transactions WHERE transaction_id = ANY(%s)", (arrived,))
+    return arrived
+
+
+def _count_merchants(conn: psycopg.Connection, counts: Counter[str]) -> None:
+    merchants = sorted(counts)
+    conn.execute(
+        "INSERT INTO merchant_stats AS m (merchant_id, tx_count)"
+        " SELECT * FROM unnest(%s::text[], %s::bigint[]) ON CONFLICT (merchant_id) DO UPDATE"
+        " SET tx_count = m.tx_count + EXCLUDED.tx_count, updated_at = clock_timestamp()",
+        (merchants, [counts[m] for m in merchants]),
+    )
+
+
+def _save_staged(conn: psycopg.Connection, rows: Sequence[tuple]) -> StoredTransactions:
     _stage(conn, "transactions", rows)
-    inserted, decided_before = conn.execute(_INSERT_TRANSACTIONS).fetchone() or (0, [])
+    row = conn.execute(_INSERT_TRANSACTIONS).fetchone()
     conn.execute("TRUNCATE stage_transactions")
-    return StoredTransactions(int(inserted), list(decided_before))
+    new = set(row[0]) if row else set()
+    return StoredTransactions(len(new), _arrived(conn, new))
 
 
 def save_alerts(

@@ -24,6 +24,7 @@ APP_GRANTS: dict[str, str] = {
     "merchant_stats": "SELECT, INSERT, UPDATE (tx_count, flagged_count, updated_at)",
     "list_entries": "SELECT",
     "list_changes": "SELECT",
+    "awaiting_transactions": "SELECT, INSERT, DELETE",
 }
 APP_SEQUENCES = ("dead_letters_id_seq", "decision_history_id_seq")
 

@@ -1,0 +1,260 @@
+"""Ledger and decision benchmarks (a script, not a test). Prints figures; run it alone:
+
+    flock /tmp/streamguard-bench.lock .venv/bin/python benchmarks/bench_ledger.py [--tx 300000]
+
+1. parse: messages/s through the pydantic contract alone (one core, no I/O).
+2. store: a backlog of transactions (1% with an alert) already in Kafka, drained by the decision
+   service into PostgreSQL: stored tx/s, median of the batches and overall.
+3. latency: transactions at a steady rate (5,000 tx/s by default) with 1% alerted, the service
+   running as its own process; decision latency from the alert's Kafka append to the decision
+   (PostgreSQL clock at insert, and Kafka append of the published decision, which is after commit).
+
+It starts a private PostgreSQL + Kafka on free ports (the project's own `streamguard up`), unless
+--here is given, which uses the STREAMGUARD_* environment's stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from streamguard.config import Settings  # noqa: E402
+from streamguard.decide.parse import split  # noqa: E402
+from streamguard.decide.service import LedgerService  # noqa: E402
+from streamguard.domain.models import FraudAlert  # noqa: E402
+from streamguard.generate.simple import random_transaction  # noqa: E402
+from streamguard.kafka import topics  # noqa: E402
+
+
+@contextlib.contextmanager
+def stack(here: bool) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """A private PostgreSQL + Kafka, or the environment's."""
+    if here:
+        yield Settings(), dict(os.environ)
+        return
+    from tests.stackfixture import running_stack
+
+    with running_stack(only="postgres,kafka") as handle:
+        yield handle.settings, handle.env
+
+
+def messages(count: int, alert_share: float, seed: int = 7) -> list[tuple[str, bytes, bytes]]:
+    """(topic, key, value) for `count` transactions, with an alert after `alert_share` of them."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        tx = random_transaction(rng, accounts=5000)
+        out.append((topics.TRANSACTIONS, tx.account_id.encode(), tx.to_wire()))
+        if rng.random() < alert_share:
+            alert = FraudAlert(
+                alert_id=f"BENCH:{tx.transaction_id}",
+                rule_id="BENCH",
+                severity="HIGH",
+                score_weight=40,
+                transaction_id=tx.transaction_id,
+                account_id=tx.account_id,
+                amount=tx.amount,
+                ts_ms=tx.ts_ms,
+            )
+            out.append(
+                (topics.FRAUD_ALERTS, tx.account_id.encode(), alert.model_dump_json().encode())
+            )
+    return out
+
+
+def produce(settings: Settings, batch: list[tuple[str, bytes, bytes]]) -> None:
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20})
+    for topic, key, value in batch:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(120)
+
+
+def bench_parse(batch: list[tuple[str, bytes, bytes]]) -> float:
+    """Messages/s through split() (validation by the pydantic contract)."""
+
+    class Fake:
+        def __init__(self, i: int, topic: str, value: bytes) -> None:
+            self.i, self.t, self.v = i, topic, value
+
+        def topic(self) -> str:
+            return self.t
+
+        def partition(self) -> int:
+            return 0
+
+        def offset(self) -> int:
+            return self.i
+
+        def value(self) -> bytes:
+            return self.v
+
+        def key(self) -> bytes:
+            return b""
+
+        def timestamp(self) -> tuple[int, int]:
+            return (2, 1)
+
+    fakes = [Fake(i, t, v) for i, (t, _, v) in enumerate(batch)]
+    started = time.perf_counter()
+    for start in range(0, len(fakes), 5000):
+        split(fakes[start : start + 5000])  # type: ignore[arg-type]
+    return len(fakes) / (time.perf_counter() - started)
+
+
+def bench_store(settings: Settings, expected_tx: int) -> tuple[float, float, int]:
+    """Drain the backlog in-process; return (overall tx/s, median batch tx/s, decisions)."""
+    service = LedgerService(settings)
+    service.consumer.subscribe(
+        [topics.TRANSACTIONS, topics.FRAUD_ALERTS, topics.LABELS], on_assign=service._on_assign
+    )
+    rates: list[float] = []
+    started = None
+    while service.stored < expected_tx:
+        before, t0 = service.stored, time.perf_counter()
+        handled = service.step()
+        if handled and started is None:
+            started = t0
+        if handled and service.stored > before:
+            rates.append((service.stored - before) / (time.perf_counter() - t0))
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    decided = service.decided
+    service.close()
+    return service.stored / elapsed, statistics.median(rates), decided
+
+
+def bench_latency(
+    settings: Settings, env: dict[str, str], rate: int, seconds: int
+) -> dict[str, float]:
+    """Steady load against the service process; latency percentiles in ms."""
+    log = open(settings.state_path / "bench-ledger.log", "ab")  # noqa: SIM115
+    service = subprocess.Popen(
+        [sys.executable, "-m", "streamguard.decide"], env=env, stdout=log, stderr=log
+    )
+    try:
+        time.sleep(3)
+        batch = messages(rate * seconds, 0.01, seed=11)
+        producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 2})
+        tick = time.perf_counter()
+        per_tick = rate // 100
+        since = time.time()
+        for i in range(0, len(batch), per_tick):
+            for topic, key, value in batch[i : i + per_tick]:
+                producer.produce(topic, key=key, value=value)
+            producer.poll(0)
+            tick += 0.01
+            time.sleep(max(0.0, tick - time.perf_counter()))
+        producer.flush(60)
+        time.sleep(3)
+        return latency_figures(settings, since)
+    finally:
+        service.terminate()
+        service.wait(30)
+        log.close()
+
+
+def latency_figures(settings: Settings, since: float) -> dict[str, float]:
+    with psycopg.connect(settings.db_url) as conn:
+        rows = conn.execute(
+            "SELECT transaction_id, version,"
+            " EXTRACT(EPOCH FROM decided_at - trigger_append_at) * 1000,"
+            " EXTRACT(EPOCH FROM trigger_append_at) * 1000"
+            " FROM decision_history WHERE trigger = 'alert' AND decided_at > to_timestamp(%s)",
+            (since,),
+        ).fetchall()
+    db_ms = sorted(float(r[2]) for r in rows)
+    alert_append = {(r[0], r[1]): float(r[3]) for r in rows}
+    kafka_ms = sorted(kafka_decision_latencies(settings, alert_append))
+
+    def pct(values: list[float], q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+    figures: dict[str, float] = {"decisions": len(db_ms)}
+    for name, values in (("db", db_ms), ("kafka", kafka_ms)):
+        for q in (0.5, 0.95, 0.99):
+            figures[f"{name}_p{int(q * 100)}"] = pct(values, q)
+        figures[f"{name}_max"] = values[-1] if values else float("nan")
+    return figures
+
+
+def kafka_decision_latencies(
+    settings: Settings, alert_append: dict[tuple[str, int], float]
+) -> list[float]:
+    """Append time of each published decision minus its alert's append time."""
+    import json
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"bench-{time.time()}",
+            "enable.auto.commit": False,
+        }
+    )
+    meta = consumer.list_topics(topics.FRAUD_DECISIONS, timeout=10)
+    parts = [
+        TopicPartition(topics.FRAUD_DECISIONS, p, 0)
+        for p in meta.topics[topics.FRAUD_DECISIONS].partitions
+    ]
+    consumer.assign(parts)
+    out, idle = [], 0
+    while idle < 5:
+        got = consumer.consume(10_000, 1.0)
+        idle = 0 if got else idle + 1
+        for m in got:
+            if m.error():
+                continue
+            d = json.loads(m.value())
+            key = (d["transaction_id"], d["version"])
+            if key in alert_append:
+                out.append(m.timestamp()[1] - alert_append[key])
+    consumer.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tx", type=int, default=300_000, help="backlog size for the store run")
+    parser.add_argument("--rate", type=int, default=5000, help="tx/s for the latency run")
+    parser.add_argument("--seconds", type=int, default=30, help="length of the latency run")
+    parser.add_argument("--here", action="store_true", help="use the environment's stack")
+    args = parser.parse_args()
+    backlog = messages(args.tx, 0.01)
+    print(f"parse (pydantic contract): {bench_parse(backlog):,.0f} msg/s")
+    with stack(args.here) as (settings, env):
+        produce(settings, backlog)
+        overall, median, decided = bench_store(settings, args.tx)
+        print(
+            f"store: {args.tx:,} tx backlog (+{len(backlog) - args.tx:,} alerts, {decided:,}"
+            f" decisions): overall {overall:,.0f} tx/s, median batch {median:,.0f} tx/s"
+        )
+        figures = bench_latency(settings, env, args.rate, args.seconds)
+        print(
+            f"latency at {args.rate:,} tx/s for {args.seconds} s, {figures['decisions']:.0f}"
+            " alert-triggered decisions, ms from the alert's Kafka append:"
+        )
+        for name, label in (("db", "to decided_at (in PG)"), ("kafka", "to decision on Kafka")):
+            print(
+                f"  {label:24s} p50 {figures[f'{name}_p50']:7.1f}  p95 {figures[f'{name}_p95']:7.1f}"
+                f"  p99 {figures[f'{name}_p99']:7.1f}  max {figures[f'{name}_max']:7.1f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
