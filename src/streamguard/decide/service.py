@@ -72,6 +72,7 @@ class LedgerService:
         for tp in partitions:
             tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
         consumer.assign(partitions)
+        log.info("assigned %d partitions, resuming from the offsets in PostgreSQL", len(partitions))
 
     def run(self) -> None:
         """Resend what a crash left unpublished, then loop until SIGTERM or SIGINT."""

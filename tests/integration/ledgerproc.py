@@ -1,0 +1,148 @@
+"""Helpers for the decision-service tests: run the real service as a process, produce, wait."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from confluent_kafka import Producer
+
+from streamguard.domain.models import Channel, FraudAlert, Transaction
+from tests.stackfixture import StackHandle
+
+
+@contextmanager
+def decision_service(
+    handle: StackHandle, log: Path, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m streamguard.decide` against the stack, ready once its partitions are assigned."""
+    with log.open("ab") as out:
+        process = start_service(handle, out, **env)
+        try:
+            wait_for_log(log, "assigned", process)
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(10)
+
+
+def start_service(handle: StackHandle, out: Any, **env: str) -> subprocess.Popen[bytes]:
+    """Start the service process (the caller stops it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamguard.decide"],
+        env={**handle.env, **env},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def wait_for_log(log: Path, word: str, process: subprocess.Popen[bytes], timeout_s=60) -> None:
+    """Wait until the log shows `word`; fail with the log if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if word in text:
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"decision service exited {process.returncode}:\n{text[-3000:]}")
+        time.sleep(0.2)
+    raise AssertionError(f"no {word!r} in the service log after {timeout_s} s:\n{text[-3000:]}")
+
+
+def wait_for(
+    conn: psycopg.Connection,
+    query: str,
+    params: Sequence[Any],
+    predicate: Callable[[list[tuple]], bool],
+    timeout_s: float = 60,
+) -> list[tuple]:
+    """Run the query until the predicate holds on its rows; return the last rows either way."""
+    deadline = time.monotonic() + timeout_s
+    rows: list[tuple] = []
+    while time.monotonic() < deadline:
+        rows = conn.execute(query, params).fetchall()
+        conn.rollback()
+        if predicate(rows):
+            return rows
+        time.sleep(0.3)
+    return rows
+
+
+def producer(handle: StackHandle) -> Producer:
+    """An idempotent producer on the stack's broker."""
+    return Producer(
+        {"bootstrap.servers": handle.settings.bootstrap_servers, "enable.idempotence": True}
+    )
+
+
+def make_tx(account_id: str, amount: str = "100.00", **changes: Any) -> Transaction:
+    """A valid transaction; override any field."""
+    values: dict[str, Any] = dict(
+        transaction_id=str(uuid.uuid4()),
+        account_id=account_id,
+        card_token="tok_test",
+        card_last4="4242",
+        amount=Decimal(amount),
+        channel=Channel.PIX,
+        merchant_id=f"M-{uuid.uuid4().hex[:8]}",
+        merchant_name="Loja Teste",
+        merchant_mcc="5311",
+        city="São Paulo",
+        state="SP",
+        lat=-23.55,
+        lon=-46.63,
+        device_id="dev-test",
+        ip_address="189.1.2.3",
+        ts_ms=int(time.time() * 1000),
+    )
+    values.update(changes)
+    return Transaction(**values)
+
+
+def make_alert(tx: Transaction, rule_id: str, weight: int) -> FraudAlert:
+    """An alert as the rules job would write it (synthetic rules keep the scores exact)."""
+    return FraudAlert(
+        alert_id=f"{rule_id}:{tx.transaction_id}",
+        rule_id=rule_id,
+        severity="HIGH",
+        score_weight=weight,
+        transaction_id=tx.transaction_id,
+        account_id=tx.account_id,
+        amount=tx.amount,
+        ts_ms=tx.ts_ms,
+        evidence={"test": rule_id},
+    )
+
+
+def send(prod: Producer, topic: str, items: Sequence[Transaction | FraudAlert | bytes]) -> None:
+    """Produce models (or raw bytes) keyed by account, and wait for the broker."""
+    for item in items:
+        if isinstance(item, bytes):
+            prod.produce(topic, key=b"raw", value=item)
+        elif isinstance(item, Transaction):
+            prod.produce(topic, key=item.account_id, value=item.to_wire())
+        else:
+            prod.produce(topic, key=item.account_id, value=item.model_dump_json())
+    prod.flush(30)
+
+
+def reasons_codes(reasons: Any) -> list[str]:
+    """The codes of a decision's stored reasons (jsonb)."""
+    data = json.loads(reasons) if isinstance(reasons, str) else reasons
+    return [r["code"] for r in data]

@@ -1,0 +1,247 @@
+"""Decisions against real Kafka and PostgreSQL: the service process decides as evidence arrives.
+
+Alerts here are produced by the test (as the Flink job would write them) with synthetic rule ids
+and weights, so that every score is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from streamguard.kafka import topics
+from tests.integration.ledgerproc import (
+    decision_service,
+    make_alert,
+    make_tx,
+    producer,
+    reasons_codes,
+    send,
+    wait_for,
+)
+from tests.stackfixture import StackHandle
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def service(infra: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
+    log = tmp_path_factory.mktemp("decisions") / "ledger.log"
+    with decision_service(infra, log):
+        yield infra
+
+
+@pytest.fixture(scope="module")
+def conn(service: StackHandle) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(service.settings.db_url) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="module")
+def prod(service: StackHandle) -> Producer:
+    return producer(service)
+
+
+def run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def history(conn: psycopg.Connection, tx_id: str, versions: int) -> list[tuple]:
+    return wait_for(
+        conn,
+        "SELECT version, action, score, reasons, trigger FROM decision_history"
+        " WHERE transaction_id = %s ORDER BY version",
+        (tx_id,),
+        lambda rows: len(rows) >= versions,
+    )
+
+
+def status(conn: psycopg.Connection, tx_id: str, expected: str) -> tuple:
+    rows = wait_for(
+        conn,
+        "SELECT status, is_fraud FROM transactions WHERE transaction_id = %s",
+        (tx_id,),
+        lambda rows: bool(rows) and rows[0][0] == expected,
+    )
+    assert rows, f"transaction {tx_id} was never stored"
+    return rows[0]
+
+
+def test_nothing_fired_means_approved_without_a_decision(
+    conn: psycopg.Connection, prod: Producer
+) -> None:
+    tx = make_tx(f"PLAIN-{run_id()}")
+    send(prod, topics.TRANSACTIONS, [tx])
+    assert status(conn, tx.transaction_id, "APPROVED") == ("APPROVED", False)
+    time.sleep(1)
+    found = conn.execute(
+        "SELECT count(*) FROM decisions WHERE transaction_id = %s", (tx.transaction_id,)
+    ).fetchone()
+    assert found == (0,)
+
+
+def test_an_alert_decides_and_a_later_alert_escalates(
+    conn: psycopg.Connection, prod: Producer, service: StackHandle
+) -> None:
+    account = f"ESC-{run_id()}"
+    tx = make_tx(account)
+    send(prod, topics.TRANSACTIONS, [tx])
+    status(conn, tx.transaction_id, "APPROVED")
+    send(prod, topics.FRAUD_ALERTS, [make_alert(tx, "TEST_FORTY", 40)])
+    first = history(conn, tx.transaction_id, 1)
+    # a brand-new account: +40 for the rule, +5 for its thin history
+    assert first[0][:3] == (1, "REVIEW", 45)
+    assert reasons_codes(first[0][3]) == ["RULE:TEST_FORTY", "THIN_HISTORY"]
+    assert status(conn, tx.transaction_id, "REVIEW") == ("REVIEW", True)
+
+    send(prod, topics.FRAUD_ALERTS, [make_alert(tx, "TEST_THIRTY", 30)])
+    rows = history(conn, tx.transaction_id, 2)
+    assert [(r[0], r[1], r[2], r[4]) for r in rows] == [
+        (1, "REVIEW", 45, "alert"),
+        (2, "BLOCK", 75, "alert"),
+    ]
+    assert status(conn, tx.transaction_id, "BLOCKED") == ("BLOCKED", True)
+    current = conn.execute(
+        "SELECT action, version, rule_ids FROM decisions WHERE transaction_id = %s",
+        (tx.transaction_id,),
+    ).fetchone()
+    assert current == ("BLOCK", 2, ["TEST_FORTY", "TEST_THIRTY"])
+
+    published = decisions_on_kafka(service, {tx.transaction_id}, expected=2)
+    assert sorted((d["version"], d["action"]) for _, d in published) == [
+        (1, "REVIEW"),
+        (2, "BLOCK"),
+    ]
+    assert {key for key, _ in published} == {account}
+    assert any(reason.startswith("+30 rule TEST_THIRTY") for reason in published[-1][1]["reasons"])
+
+
+def test_an_alert_before_its_transaction_and_no_silent_downgrade(
+    conn: psycopg.Connection, prod: Producer
+) -> None:
+    account = f"EARLY-{run_id()}"
+    usual = [make_tx(account, ts_ms=int(time.time() * 1000) - 60_000 + i) for i in range(25)]
+    send(prod, topics.TRANSACTIONS, usual)
+    status(conn, usual[-1].transaction_id, "APPROVED")
+    tx = make_tx(account)
+    send(
+        prod, topics.FRAUD_ALERTS, [make_alert(tx, "TEST_FORTY", 40), make_alert(tx, "TEST_35", 35)]
+    )
+    first = history(conn, tx.transaction_id, 1)
+    assert first[0][:3] == (1, "BLOCK", 75)
+    assert conn.execute(
+        "SELECT count(*) FROM transactions WHERE transaction_id = %s", (tx.transaction_id,)
+    ).fetchone() == (0,)
+
+    send(prod, topics.TRANSACTIONS, [tx])
+    rows = history(conn, tx.transaction_id, 2)
+    # the transaction's context (usual device, city and amount) alone says 65, REVIEW: kept BLOCK
+    assert [(r[0], r[1], r[2], r[4]) for r in rows] == [
+        (1, "BLOCK", 75, "alert"),
+        (2, "BLOCK", 65, "transaction"),
+    ]
+    assert reasons_codes(rows[1][3])[-2:] == ["FAMILIAR", "KEPT"]
+    assert status(conn, tx.transaction_id, "BLOCKED") == ("BLOCKED", True)
+    waiting = conn.execute(
+        "SELECT count(*) FROM awaiting_transactions WHERE transaction_id = %s",
+        (tx.transaction_id,),
+    ).fetchone()
+    assert waiting == (0,)
+
+
+def test_the_database_refuses_a_downgrade(conn: psycopg.Connection, prod: Producer) -> None:
+    tx = make_tx(f"GUARD-{run_id()}")
+    send(prod, topics.FRAUD_ALERTS, [make_alert(tx, "TEST_NINETY", 90)])
+    history(conn, tx.transaction_id, 1)
+    with pytest.raises(psycopg.errors.RaiseException, match="downgrade"):
+        conn.execute(
+            "UPDATE decisions SET action = 'APPROVE', version = version + 1"
+            " WHERE transaction_id = %s",
+            (tx.transaction_id,),
+        )
+    conn.rollback()
+
+
+def test_lists_apply_within_seconds_to_every_transaction(
+    conn: psycopg.Connection, prod: Producer, service: StackHandle
+) -> None:
+    run = run_id()
+    merchant, trusted = f"M-BAD-{run}", f"TRUSTED-{run}"
+    service.cli("lists", "add", "block", "merchant", merchant, "--reason", "test ring")
+    service.cli("lists", "add", "allow", "account", trusted)
+    added = time.monotonic()
+    blocked = None
+    while time.monotonic() - added < 10 and blocked is None:
+        tx = make_tx(f"LIST-{run}", merchant_id=merchant)
+        send(prod, topics.TRANSACTIONS, [tx])
+        time.sleep(0.5)
+        row = conn.execute(
+            "SELECT status FROM transactions WHERE transaction_id = %s", (tx.transaction_id,)
+        ).fetchone()
+        conn.rollback()
+        if row == ("BLOCKED",):
+            blocked = tx
+    took = time.monotonic() - added
+    assert blocked is not None, "the block list never applied"
+    assert took < 6, f"the block list took {took:.1f} s to apply"
+    [(action, reasons, hits)] = conn.execute(
+        "SELECT action, reasons, list_hits FROM decisions WHERE transaction_id = %s",
+        (blocked.transaction_id,),
+    ).fetchall()
+    assert action == "BLOCK" and hits == [f"BLOCK:MERCHANT:{merchant}"]
+    assert f"LIST:BLOCK:MERCHANT:{merchant}" in reasons_codes(reasons)
+
+    # an allow-listed account: rules alone (75) may not block it, a person reviews instead
+    tx = make_tx(trusted)
+    send(prod, topics.TRANSACTIONS, [tx])
+    send(prod, topics.FRAUD_ALERTS, [make_alert(tx, "TEST_FORTY", 40), make_alert(tx, "T35", 35)])
+    rows = wait_for(
+        conn,
+        "SELECT action, list_hits FROM decisions WHERE transaction_id = %s"
+        " AND rule_ids @> ARRAY['TEST_FORTY', 'T35']",
+        (tx.transaction_id,),
+        bool,
+    )
+    assert rows == [("REVIEW", [f"ALLOW:ACCOUNT:{trusted}"])]
+
+    service.cli("lists", "remove", "block", "merchant", merchant)
+    time.sleep(3)
+    later = make_tx(f"LIST-{run}", merchant_id=merchant)
+    send(prod, topics.TRANSACTIONS, [later])
+    assert status(conn, later.transaction_id, "APPROVED")[0] == "APPROVED"
+
+
+def decisions_on_kafka(
+    handle: StackHandle, tx_ids: set[str], expected: int
+) -> list[tuple[str, dict]]:
+    """(key, decision) of every message on fraud_decisions about these transactions."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": handle.settings.bootstrap_servers,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    meta = consumer.list_topics(topics.FRAUD_DECISIONS, timeout=10)
+    consumer.assign(
+        [
+            TopicPartition(topics.FRAUD_DECISIONS, p, 0)
+            for p in meta.topics[topics.FRAUD_DECISIONS].partitions
+        ]
+    )
+    found: list[tuple[str, dict]] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(found) < expected:
+        for message in consumer.consume(1000, 0.5):
+            if message.error() is None:
+                decision = json.loads(message.value())
+                if decision["transaction_id"] in tx_ids:
+                    found.append(((message.key() or b"").decode(), decision))
+    consumer.close()
+    return sorted(found, key=lambda item: item[1]["version"])
