@@ -19,6 +19,9 @@ from streamguard.kafka import topics
 from streamguard.stack.process import Paths, read_pid
 
 RULES_GROUP = "streamguard-rules"
+#: Pseudo-components: the whole machine, and whatever ran outside the stack and the generator.
+MACHINE = "machine"
+OUTSIDE = "outside"
 
 
 @dataclass
@@ -98,6 +101,7 @@ class ResourceProbe:
         self.paths = Paths(state_path)
         self.extra = dict(extra or {})
         self._known: dict[int, psutil.Process] = {}
+        psutil.cpu_percent(None)
 
     def components(self) -> dict[str, int]:
         """Every live component: name to PID (the PID files, plus the benchmark's own)."""
@@ -134,6 +138,12 @@ class ResourceProbe:
                 except psutil.Error:
                     self._known.pop(proc.pid, None)
             result[name] = (round(cpu, 1), round(rss, 1))
+        machine_cpu = psutil.cpu_percent(None) * (psutil.cpu_count() or 1)
+        used_mb = (psutil.virtual_memory().total - psutil.virtual_memory().available) / 1e6
+        ours = sum(cpu for cpu, _ in result.values())
+        # what else ran on the machine meanwhile: other users' work skews every figure
+        result[OUTSIDE] = (round(max(0.0, machine_cpu - ours), 1), 0.0)
+        result[MACHINE] = (round(machine_cpu, 1), round(used_mb, 1))
         return result
 
 

@@ -1,4 +1,4 @@
-"""The report's headline figures as a terminal table."""
+"""The report's headline figures as a terminal table: one column per load step."""
 
 from __future__ import annotations
 
@@ -7,46 +7,44 @@ from typing import Any
 from rich.table import Table
 
 
-def _fmt(value: float | None, unit: str = "") -> str:
+def _n(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:,.0f}{unit}"
 
 
+def _rows(step: dict[str, Any]) -> list[tuple[str, str]]:
+    t = step["throughput"]
+    stages = step["latency_ms"]["stages"]
+    total = stages.get("total_to_decision", {})
+    alerted = stages.get("total_to_decision_alerted", {})
+    overall = step["quality"]["overall"]["by_pipeline"]
+    ratios = step.get("vs_limits", {})
+    use = step["resources"]
+    return [
+        ("offered tx/s", _n(t["offered_per_s"])),
+        ("stored tx/s", _n(t["stored_per_s"])),
+        ("decided tx/s", _n(t["decided_per_s"])),
+        ("lag not growing", "yes" if t["sustained"] else "NO"),
+        ("event→verdict p50 / p99 ms", f"{_n(total.get('p50_ms'))} / {_n(total.get('p99_ms'))}"),
+        ("event→verdict max ms", _n(total.get("max_ms"))),
+        ("alerted: event→decision p99 ms", _n(alerted.get("p99_ms"))),
+        ("precision / recall", f"{overall['precision']} / {overall['recall']}"),
+        *[
+            (f"vs {name.replace('_', ' ')}", "-" if r is None else f"{r:.1%}")
+            for name, r in ratios.items()
+        ],
+        *[(f"CPU % {name}", _n(figures["cpu_mean_pct"])) for name, figures in sorted(use.items())],
+    ]
+
+
 def summary_table(report: dict[str, Any]) -> Table:
-    """One row per step: rates, sustained, latency percentiles and recall."""
+    """Rows of headline figures, one column per step."""
     table = Table(title="streamguard bench")
-    for column in (
-        "rate",
-        "offered/s",
-        "stored/s",
-        "decided/s",
-        "sustained",
-        "p50 ms",
-        "p99 ms",
-        "max ms",
-        "p99 alerted",
-        "precision",
-        "recall",
-        "vs Kafka produce",
-    ):
-        table.add_column(column, justify="right")
+    table.add_column("")
+    columns = [dict(_rows(step)) for step in report["steps"]]
     for step in report["steps"]:
-        t = step["throughput"]
-        stages = step["latency_ms"]["stages"]
-        total = stages.get("total_to_decision") or stages.get("total_to_alert") or {}
-        overall = step["quality"]["overall"]["by_pipeline"]
-        ratio = step.get("vs_limits", {}).get("kafka_produce")
-        table.add_row(
-            _fmt(step["rate_target"]) if step["rate_target"] else "flat out",
-            _fmt(t["offered_per_s"]),
-            _fmt(t["stored_per_s"]),
-            _fmt(t["decided_per_s"]),
-            "yes" if t["sustained"] else "NO",
-            _fmt(total.get("p50_ms")),
-            _fmt(total.get("p99_ms")),
-            _fmt(total.get("max_ms")),
-            _fmt(stages.get("total_to_decision_alerted", {}).get("p99_ms")),
-            str(overall["precision"]),
-            str(overall["recall"]),
-            "-" if ratio is None else f"{ratio:.1%}",
-        )
+        rate = step["rate_target"]
+        table.add_column(f"{rate:,} tx/s" if rate else "flat out", justify="right")
+    names = list(dict.fromkeys(name for step in report["steps"] for name, _ in _rows(step)))
+    for name in names:
+        table.add_row(name, *[column.get(name, "-") for column in columns])
     return table
