@@ -144,3 +144,12 @@ def test_targets_and_limits() -> None:
     assert not targets["recall_deterministic_scenarios"]["high_amount"]["met"]
     assert result["steps"][0]["vs_limits"]["kafka_produce"] == 0.25
     assert result["steps"][0]["vs_limits"]["postgres_copy"] is None
+
+
+def test_limited_by_names_the_generator_and_growing_lags() -> None:
+    lags = report.lag_trends(_samples(), (101.0, 110.0), offered_per_s=1000)
+    found = report.limited_by(5000, 1000.0, lags)
+    assert found[0].startswith("generator (1,000 of 5,000")
+    assert any(item.startswith("streamguard-rules") for item in found)
+    assert not any(item.startswith("streamguard-ledger") for item in found)
+    assert report.limited_by(1000, 990.0, {}) == []

@@ -73,6 +73,21 @@ def resources(
     return result
 
 
+#: A generator that delivers less than this share of its target rate is itself the limit.
+GENERATOR_SHORTFALL = 0.95
+
+
+def limited_by(rate: int, offered_per_s: float, lags: dict[str, dict[str, Any]]) -> list[str]:
+    """Which stages fell behind: the generator short of its rate, consumers whose lag grew."""
+    found = []
+    if rate and offered_per_s < GENERATOR_SHORTFALL * rate:
+        found.append(f"generator ({offered_per_s:,.0f} of {rate:,} tx/s)")
+    for group, trend in lags.items():
+        if not trend["sustained"]:
+            found.append(f"{group} (lag +{trend['growth_per_s']:,.0f}/s)")
+    return found
+
+
 def latencies(data: Collected) -> dict[str, Any]:
     """Each stage's summary, with what it measures, and each rule's alert latency."""
     described = {name: what for name, _, what in STAGES}
@@ -135,6 +150,7 @@ def step(
             "decisions_per_s": _per_s(counts.get("decisions"), duration),
             "sustained": bool(exact) and all(lags[g]["sustained"] for g in exact) and drained,
             "drained": drained,
+            "limited_by": limited_by(rate, offered, lags),
             "lag": lags,
         },
         "transactions_in_window": data.transactions,
