@@ -1,0 +1,375 @@
+"""The rules job on live Kafka: configuration, bad input, restart from a checkpoint, ad-hoc SQL
+and deployment to a standalone Flink cluster started from the apache-flink package's own files.
+
+One private stack (Kafka and the rules job) serves the module; every test uses its own accounts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pyflink
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from streamguard.domain.models import Channel, FraudAlert, Transaction
+from streamguard.kafka import topics
+from streamguard.rules.engine import latest_checkpoint
+from streamguard.stack.process import Paths, pid_alive, read_pid, tail
+from streamguard.stack.services import flink_job_state
+from tests.stackfixture import StackHandle, free_port, running_stack
+
+pytestmark = pytest.mark.integration
+
+LOCAL_THRESHOLD = "2000.00"
+
+
+@pytest.fixture(scope="module")
+def rules_stack() -> Iterator[StackHandle]:
+    """Kafka and the rules job, with HIGH_AMOUNT's threshold moved by configuration."""
+    params = json.dumps({"HIGH_AMOUNT.threshold_brl": LOCAL_THRESHOLD})
+    with running_stack(
+        only="kafka,rules", STREAMGUARD_RULE_PARAMS=params, STREAMGUARD_FLINK_HEAP_MB="512"
+    ) as stack:
+        yield stack
+
+
+class AlertLog:
+    """Every alert on `fraud_alerts` since the start, by alert id (duplicates counted)."""
+
+    def __init__(self, stack: StackHandle) -> None:
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": stack.settings.bootstrap_servers,
+                "group.id": f"test-alerts-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        self.consumer.subscribe([topics.FRAUD_ALERTS])
+        self.seen: dict[str, list[FraudAlert]] = {}
+
+    def poll(self) -> None:
+        for message in self.consumer.consume(500, timeout=0.5):
+            if message.error() is None:
+                alert = FraudAlert.model_validate_json(message.value())
+                self.seen.setdefault(alert.alert_id, []).append(alert)
+
+    def wait_for(
+        self, alert_ids: set[str], timeout_s: float, tick: Callable[[], None] | None = None
+    ) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not alert_ids <= self.seen.keys():
+            self.poll()
+            if tick is not None:
+                tick()
+        missing = alert_ids - self.seen.keys()
+        assert not missing, f"alerts never arrived: {sorted(missing)}"
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+@pytest.fixture
+def alert_log(rules_stack: StackHandle) -> Iterator[AlertLog]:
+    log = AlertLog(rules_stack)
+    yield log
+    log.close()
+
+
+def make_tx(account_id: str, amount: str, ts_ms: int, label: str) -> Transaction:
+    return Transaction(
+        transaction_id=f"{account_id}-{label}",
+        account_id=account_id,
+        card_token="tok_rules",
+        card_last4="4242",
+        amount=Decimal(amount),
+        channel=Channel.PIX,
+        merchant_id="M001",
+        merchant_name="Magazine Luiza",
+        merchant_mcc="5311",
+        city="São Paulo",
+        state="SP",
+        lat=-23.55,
+        lon=-46.63,
+        device_id="dev-rules",
+        ip_address="189.1.2.3",
+        ts_ms=ts_ms,
+    )
+
+
+def send(stack: StackHandle, *messages: Transaction | bytes) -> None:
+    producer = Producer({"bootstrap.servers": stack.settings.bootstrap_servers})
+    for message in messages:
+        if isinstance(message, Transaction):
+            producer.produce(topics.TRANSACTIONS, key=message.account_id, value=message.to_wire())
+        else:
+            producer.produce(topics.TRANSACTIONS, key=b"garbage", value=message)
+    assert producer.flush(30) == 0
+
+
+def watermark_pusher(stack: StackHandle, run: str) -> Callable[[], None]:
+    """Traffic on every partition, ahead in event time: windows close as on a live system."""
+
+    def tick() -> None:
+        now = int(time.time() * 1000)
+        send(stack, *(make_tx(f"FILL-{run}-{n}", "1.00", now + 15_000, f"{now}") for n in range(6)))
+
+    return tick
+
+
+@dataclass(frozen=True)
+class StandaloneCluster:
+    """A Flink session cluster (JobManager and one TaskManager) on free ports."""
+
+    rest_port: int
+
+    @property
+    def address(self) -> str:
+        return f"localhost:{self.rest_port}"
+
+    def get(self, path: str) -> dict:
+        with urllib.request.urlopen(f"http://{self.address}{path}", timeout=5) as response:
+            return json.load(response)
+
+    def wait_running(self, job_id: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        state = None
+        while time.monotonic() < deadline:
+            state = self.get(f"/jobs/{job_id}")["state"]
+            vertices = self.get(f"/jobs/{job_id}")["vertices"]
+            if state == "RUNNING" and all(v["status"] == "RUNNING" for v in vertices):
+                return
+            time.sleep(1)
+        raise AssertionError(f"job {job_id} is {state}")
+
+    def cancel(self, job_id: str) -> None:
+        request = urllib.request.Request(
+            f"http://{self.address}/jobs/{job_id}?mode=cancel", method="PATCH"
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+
+@contextmanager
+def standalone_cluster(folder: Path) -> Iterator[StandaloneCluster]:
+    """`bin/start-cluster.sh` of the apache-flink package, its own conf folder, stopped by PID."""
+    home = Path(pyflink.__file__).parent
+    conf, pids, logs = folder / "conf", folder / "pids", folder / "log"
+    conf.mkdir()
+    logs.mkdir()  # flink-daemon.sh writes its .out files there without creating it
+    for name in ("log4j.properties", "log4j-console.properties", "logback.xml"):
+        (conf / name).write_text((home / "conf" / name).read_text())
+    cluster = StandaloneCluster(free_port())
+    java_opts = (home / "conf" / "config.yaml").read_text().split("all: ", 1)[1].splitlines()[0]
+    settings = {
+        "env.java.opts.all": java_opts,
+        "env.pid.dir": str(pids),
+        "env.log.dir": str(logs),
+        "jobmanager.rpc.address": "localhost",
+        "jobmanager.rpc.port": free_port(),
+        "jobmanager.bind-host": "localhost",
+        "jobmanager.memory.process.size": "768m",
+        "taskmanager.bind-host": "localhost",
+        "taskmanager.host": "localhost",
+        "taskmanager.rpc.port": free_port(),
+        "taskmanager.data.port": free_port(),
+        "taskmanager.numberOfTaskSlots": 1,
+        "taskmanager.memory.process.size": "1024m",
+        "blob.server.port": free_port(),
+        "rest.address": "localhost",
+        "rest.bind-address": "localhost",
+        "rest.port": cluster.rest_port,
+        "parallelism.default": 1,
+    }
+    (conf / "config.yaml").write_text(
+        "".join(f"{k}: {json.dumps(v)}\n" for k, v in settings.items())
+    )
+    (conf / "masters").write_text(f"localhost:{cluster.rest_port}\n")
+    (conf / "workers").write_text("localhost\n")
+    env = {**os.environ, "FLINK_HOME": str(home), "FLINK_CONF_DIR": str(conf)}
+    try:
+        subprocess.run(
+            ["bash", str(home / "bin" / "start-cluster.sh")],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if cluster.get("/overview")["slots-available"] >= 1:
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        else:
+            raise AssertionError("the standalone cluster never offered a slot")
+        yield cluster
+    finally:
+        for pidfile in sorted(pids.glob("*.pid")):
+            for pid in map(int, pidfile.read_text().split()):
+                if pid_alive(pid):
+                    os.kill(pid, signal.SIGTERM)
+                    deadline = time.monotonic() + 30
+                    while pid_alive(pid) and time.monotonic() < deadline:
+                        time.sleep(0.2)
+
+
+def test_threshold_from_configuration_and_malformed_input_never_stop_the_job(
+    rules_stack: StackHandle, alert_log: AlertLog
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    now = int(time.time() * 1000)
+    account = f"CFG-{run}"
+    send(
+        rules_stack,
+        b"not json at all",
+        b"\xff\xfe\x00binary",
+        b'{"transaction_id": "x", "amount": "lots", "ts_ms": "yesterday"}',
+        b'{"transaction_id": "y", "account_id": "z", "amount": 9999.99}',
+        b"[1, 2, 3]",
+        make_tx(account, "2000.00", now, "equal"),
+        make_tx(account, "2000.01", now + 1, "over"),
+    )
+    alert_log.wait_for({f"HIGH_AMOUNT:{account}-over"}, timeout_s=60)
+    alert = alert_log.seen[f"HIGH_AMOUNT:{account}-over"][0]
+    assert alert.evidence["threshold_brl"] == LOCAL_THRESHOLD
+    assert alert.ts_ms == now + 1
+    assert f"HIGH_AMOUNT:{account}-equal" not in alert_log.seen
+    assert not any(a.startswith("HIGH_AMOUNT:y") for a in alert_log.seen)
+    assert flink_job_state(rules_stack.settings) == "RUNNING"
+
+
+def test_sql_prints_rows_as_they_arrive(rules_stack: StackHandle) -> None:
+    run = uuid.uuid4().hex[:6]
+    account = f"SQL-{run}"
+    now = int(time.time() * 1000)
+    send(rules_stack, make_tx(account, "10.50", now, "a"), make_tx(account, "20.25", now + 1, "b"))
+    query = f"SELECT transaction_id, amount, ts FROM transactions WHERE account_id = '{account}'"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamguard.cli.main", "sql", query, "--from-beginning", "-n", "3"],
+        env=rules_stack.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        assert lines[0].split(" | ") == ["op", "transaction_id", "amount", "ts\n"]
+        assert lines[1].startswith(f"+I | {account}-a | 10.50 | ")
+        assert lines[2].startswith(f"+I | {account}-b | 20.25 | ")
+        # The query is still running: a row sent now is printed while it runs.
+        send(rules_stack, make_tx(account, "30.00", now + 2, "c"))
+        assert process.stdout.readline().startswith(f"+I | {account}-c | 30.00 | ")
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _completed_checkpoint_after(stack: StackHandle, moment_ms: int, timeout_s: float) -> None:
+    ui = f"http://localhost:{stack.settings.flink_ui_port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{ui}/jobs/overview", timeout=5) as response:
+            jobs = [j for j in json.load(response)["jobs"] if j["state"] == "RUNNING"]
+        with urllib.request.urlopen(f"{ui}/jobs/{jobs[0]['jid']}/checkpoints", timeout=5) as r:
+            completed = (json.load(r).get("latest") or {}).get("completed") or {}
+        if completed.get("trigger_timestamp", 0) > moment_ms:
+            return
+        time.sleep(0.5)
+    raise AssertionError("no checkpoint completed")
+
+
+def test_restart_resumes_from_the_last_checkpoint(
+    rules_stack: StackHandle, alert_log: AlertLog
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    account, other = f"REC-{run}", f"REC-{run}-down"
+    t0 = int(time.time() * 1000)
+    send(
+        rules_stack,
+        make_tx(account, "10.00", t0, "t1"),
+        make_tx(account, "10.00", t0 + 1000, "t2"),
+        make_tx(account, "5000.00", t0 + 2000, "t3"),
+    )
+    alert_log.wait_for({f"HIGH_AMOUNT:{account}-t3"}, timeout_s=60)
+    _completed_checkpoint_after(rules_stack, int(time.time() * 1000), timeout_s=60)
+
+    # A crash: the rules process and its JVM die at once, with no chance to clean up.
+    paths = Paths(rules_stack.settings.state_path)
+    pid = read_pid(paths.pidfile("rules"))
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert latest_checkpoint(rules_stack.settings) is not None
+
+    # While it is down: the 4th transaction of the burst, and an alert-worthy one elsewhere.
+    send(
+        rules_stack,
+        make_tx(account, "10.00", t0 + 3000, "t4"),
+        make_tx(other, "6000.00", t0 + 3000, "t1"),
+    )
+    rules_stack.cli("up", "--only", "kafka,rules", timeout=300)
+    alert_log.wait_for(
+        {f"HIGH_VELOCITY:{account}-t4", f"HIGH_AMOUNT:{other}-t1"},
+        timeout_s=90,
+        tick=watermark_pusher(rules_stack, run),
+    )
+    # The 4th counted the three read before the crash: the window's state came back.
+    assert alert_log.seen[f"HIGH_VELOCITY:{account}-t4"][0].evidence["count"] == "4"
+    assert "resuming from checkpoint" in tail(paths.log("rules"), 400)
+
+
+def test_deploy_to_a_standalone_cluster(
+    rules_stack: StackHandle, alert_log: AlertLog, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    account = f"REMOTE-{run}"
+    with standalone_cluster(tmp_path) as cluster:
+        env = {
+            **rules_stack.env,
+            "STREAMGUARD_RULE_PARAMS": json.dumps({"HIGH_AMOUNT.threshold_brl": "100"}),
+        }
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "streamguard.cli.main",
+                "rules",
+                "deploy",
+                "--remote",
+                cluster.address,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+        job_id = json.loads(result.stdout.strip().splitlines()[-1])["job_id"]
+        cluster.wait_running(job_id, timeout_s=120)
+        send(rules_stack, make_tx(account, "150.00", int(time.time() * 1000), "t1"))
+        # Only the remote job has a threshold of 100: the local one stops at 2000.
+        alert_log.wait_for({f"HIGH_AMOUNT:{account}-t1"}, timeout_s=90)
+        alert = alert_log.seen[f"HIGH_AMOUNT:{account}-t1"][0]
+        assert alert.evidence["threshold_brl"] == "100"
+        cluster.cancel(job_id)
