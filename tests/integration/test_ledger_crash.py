@@ -1,0 +1,248 @@
+"""Exactly once: SIGKILL the decision service in the middle of a batch, restart it, and check
+that no transaction, alert, label, dead letter or decision was lost or duplicated."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import psycopg
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from streamguard.domain.models import FraudLabel
+from streamguard.kafka import topics
+from streamguard.stack.postgres_server import superuser_conninfo
+from tests.integration.ledgerproc import (
+    make_alert,
+    make_tx,
+    producer,
+    start_service,
+    wait_for,
+    wait_for_log,
+)
+from tests.stackfixture import StackHandle
+
+pytestmark = pytest.mark.integration
+
+TRANSACTIONS = 40_000
+ACCOUNTS = 400
+MERCHANTS = 8
+
+
+def test_sigkill_mid_batch_loses_and_duplicates_nothing(infra: StackHandle, tmp_path: Path) -> None:
+    run = uuid.uuid4().hex[:8]
+    merchants = [f"CR-{run}-M{j}" for j in range(MERCHANTS)]
+    txs = [
+        make_tx(f"CR-{run}-A{i % ACCOUNTS}", f"{20 + i % 500}.00", merchant_id=merchants[i % 8])
+        for i in range(TRANSACTIONS)
+    ]
+    alerts = [make_alert(tx, "TEST_FORTY", 40) for tx in txs[::25]]
+    alerts += [make_alert(tx, "TEST_THIRTY", 30) for tx in txs[::100]]
+    early, late = alerts[: len(alerts) // 2], alerts[len(alerts) // 2 :]
+    labels = [
+        FraudLabel(
+            transaction_id=tx.transaction_id,
+            account_id=tx.account_id,
+            scenario="legit",
+            is_fraud=False,
+        )
+        for tx in txs[:5000]
+    ]
+    bad = [b"{broken", b'{"transaction_id": 1}', b"[]"] * 5
+
+    # The backlog: half the alerts before their transactions, half after, malformed ones mixed in.
+    prod = producer(infra)
+    for alert in early:
+        prod.produce(topics.FRAUD_ALERTS, key=alert.account_id, value=alert.model_dump_json())
+    for index, tx in enumerate(txs):
+        prod.produce(topics.TRANSACTIONS, key=tx.account_id, value=tx.to_wire())
+        if index % 2500 == 0:
+            prod.produce(topics.TRANSACTIONS, key=b"bad", value=bad[(index // 2500) % len(bad)])
+        if index % 1000 == 0:
+            prod.poll(0)
+    for alert in late:
+        prod.produce(topics.FRAUD_ALERTS, key=alert.account_id, value=alert.model_dump_json())
+    for label in labels:
+        prod.produce(topics.LABELS, key=label.account_id, value=label.model_dump_json())
+    prod.flush(60)
+    bad_sent = len(range(0, TRANSACTIONS, 2500))
+
+    settings = infra.settings
+    log = tmp_path / "ledger.log"
+    with psycopg.connect(settings.db_url) as conn, log.open("ab") as out:
+        first = start_service(infra, out)
+        try:
+            killed_at = kill_mid_batch(first, settings, merchants, conn)
+        finally:
+            if first.poll() is None:
+                first.kill()
+            first.wait(10)
+        print(f"SIGKILL with {killed_at} of {TRANSACTIONS} transactions committed")
+        assert 0 < killed_at < TRANSACTIONS, f"not killed mid-way ({killed_at} stored)"
+
+        second = start_service(infra, out)
+        try:
+            wait_for_log(log, "resuming from the offsets", second)
+            done = wait_for(
+                conn,
+                "SELECT (SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats"
+                "        WHERE merchant_id = ANY(%s)),"
+                " (SELECT count(*) FROM fraud_alerts WHERE alert_id = ANY(%s)),"
+                " (SELECT count(*) FROM decision_history h WHERE h.published_at IS NULL)",
+                (merchants, [a.alert_id for a in alerts]),
+                lambda rows: rows[0] == (TRANSACTIONS, len(alerts), 0),
+                timeout_s=180,
+            )
+            assert done == [(TRANSACTIONS, len(alerts), 0)], done
+            time.sleep(2)  # anything doubled would show up now
+            check_ledger(conn, run, txs, alerts, labels, merchants, bad_sent)
+            check_decisions(conn, infra, run, {a.transaction_id for a in alerts})
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(30)
+    text = log.read_text()
+    assert "resuming from the offsets" in text
+
+
+def kill_mid_batch(
+    process: subprocess.Popen[bytes],
+    settings: object,
+    merchants: list[str],
+    conn: psycopg.Connection,
+) -> int:
+    """SIGKILL the service while its batch transaction is open; return the committed count."""
+    deadline = time.monotonic() + 120
+    with psycopg.connect(superuser_conninfo(settings), autocommit=True) as admin:  # type: ignore[arg-type]
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "the service exited by itself"
+            (stored,) = conn.execute(
+                "SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats WHERE merchant_id = ANY(%s)",
+                (merchants,),
+            ).fetchone()
+            conn.rollback()
+            if stored > 0:
+                state = admin.execute(
+                    "SELECT state, xact_start IS NOT NULL FROM pg_stat_activity"
+                    " WHERE application_name = 'streamguard-ledger'"
+                ).fetchone()
+                if state and state[1] and state[0] in ("active", "idle in transaction"):
+                    process.send_signal(signal.SIGKILL)
+                    process.wait(10)
+                    break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("never caught the service inside a batch")
+    (committed,) = conn.execute(
+        "SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats WHERE merchant_id = ANY(%s)",
+        (merchants,),
+    ).fetchone()
+    conn.rollback()
+    return int(committed)
+
+
+def check_ledger(
+    conn: psycopg.Connection,
+    run: str,
+    txs: list,
+    alerts: list,
+    labels: list,
+    merchants: list[str],
+    bad_sent: int,
+) -> None:
+    ids = [tx.transaction_id for tx in txs]
+    stored = conn.execute(
+        "SELECT transaction_id FROM transactions WHERE transaction_id = ANY(%s)", (ids,)
+    ).fetchall()
+    assert Counter(tx_id for (tx_id,) in stored) == Counter(ids)  # every one, once
+    counted = conn.execute(
+        "SELECT sum(tx_count), sum(flagged_count) FROM merchant_stats WHERE merchant_id = ANY(%s)",
+        (merchants,),
+    ).fetchone()
+    (flagged,) = conn.execute(
+        "SELECT count(*) FROM transactions WHERE transaction_id = ANY(%s) AND is_fraud", (ids,)
+    ).fetchone()
+    assert counted == (len(txs), flagged)  # the counters were not bumped twice by a replay
+    alert_rows = conn.execute(
+        "SELECT alert_id FROM fraud_alerts WHERE alert_id = ANY(%s)",
+        ([a.alert_id for a in alerts],),
+    ).fetchall()
+    assert len(alert_rows) == len(alerts)
+    # the labels table is write-only for the service; the owner checks it
+    (label_count,) = conn.execute(
+        "SELECT count(*) FROM transaction_labels WHERE transaction_id = ANY(%s)",
+        ([lb.transaction_id for lb in labels],),
+    ).fetchone()
+    assert label_count == len(labels)
+    (dead,) = conn.execute(
+        "SELECT count(*) FROM dead_letters WHERE message_key = 'bad'::bytea"
+        " AND received_at > now() - interval '10 minutes'"
+    ).fetchone()
+    assert dead == bad_sent
+    conn.rollback()
+
+
+def check_decisions(
+    conn: psycopg.Connection, handle: StackHandle, run: str, alerted: set[str]
+) -> None:
+    current = conn.execute(
+        "SELECT d.transaction_id, d.version, d.action, t.status FROM decisions d"
+        " JOIN transactions t USING (transaction_id) WHERE d.account_id LIKE %s",
+        (f"CR-{run}-%",),
+    ).fetchall()
+    assert {row[0] for row in current} == alerted  # every alerted transaction, and only those
+    status = {"APPROVE": "APPROVED", "REVIEW": "REVIEW", "BLOCK": "BLOCKED"}
+    assert all(status[action] == tx_status for _, _, action, tx_status in current)
+    history = conn.execute(
+        "SELECT transaction_id, version, action, score, reasons::text FROM decision_history"
+        " WHERE account_id LIKE %s ORDER BY transaction_id, version",
+        (f"CR-{run}-%",),
+    ).fetchall()
+    versions: dict[str, list[tuple]] = {}
+    for tx_id, version, action, score, reasons in history:
+        versions.setdefault(tx_id, []).append((version, action, score, reasons))
+    latest = {tx_id: version for tx_id, version, _, _ in current}
+    rank = {"APPROVE": 0, "REVIEW": 1, "BLOCK": 2}
+    for tx_id, rows in versions.items():
+        assert [r[0] for r in rows] == list(range(1, len(rows) + 1))  # no gap, no double
+        assert rows[-1][0] == latest[tx_id]
+        for earlier, later in zip(rows, rows[1:], strict=False):
+            assert earlier[1:] != later[1:], f"{tx_id}: a replay recorded the same decision twice"
+            assert rank[later[1]] >= rank[earlier[1]], f"{tx_id}: downgraded"
+    on_kafka = Counter(published_versions(handle, set(versions)))
+    recorded = {(tx_id, r[0]) for tx_id, rows in versions.items() for r in rows}
+    assert recorded <= set(on_kafka), "a committed decision never reached fraud_decisions"
+    assert set(on_kafka) <= recorded, "fraud_decisions holds a version PostgreSQL does not"
+
+
+def published_versions(handle: StackHandle, tx_ids: set[str]) -> list[tuple[str, int]]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": handle.settings.bootstrap_servers,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    meta = consumer.list_topics(topics.FRAUD_DECISIONS, timeout=10)
+    consumer.assign(
+        [
+            TopicPartition(topics.FRAUD_DECISIONS, p, 0)
+            for p in meta.topics[topics.FRAUD_DECISIONS].partitions
+        ]
+    )
+    found, idle = [], 0
+    while idle < 3:
+        messages = consumer.consume(10_000, 1.0)
+        idle = 0 if messages else idle + 1
+        for message in messages:
+            if message.error() is None:
+                decision = json.loads(message.value())
+                if decision["transaction_id"] in tx_ids:
+                    found.append((decision["transaction_id"], decision["version"]))
+    consumer.close()
+    return found
