@@ -1,0 +1,153 @@
+"""The rule catalog without a JVM: parsing, parameters, the late-event convention, checkpoints."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from streamguard.config import Settings
+from streamguard.rules.catalog import RuleError, check_overrides, load_rules, parse_rule
+from streamguard.rules.engine import latest_checkpoint
+from streamguard.rules.runner import prune_checkpoints
+
+RULE_IDS = [
+    "HIGH_AMOUNT",
+    "HIGH_VELOCITY",
+    "HIGH_VELOCITY_AMOUNT",
+    "NIGHT_SPENDING",
+    "CARD_TESTING",
+    "IMPOSSIBLE_TRAVEL",
+]
+
+
+def write_rule(folder: Path, name: str, header: str, body: str = "SELECT 1") -> Path:
+    path = folder / name
+    path.write_text(f"{header}\n{body}\n", encoding="utf-8")
+    return path
+
+
+HEADER = "-- id: X_RULE\n-- severity: LOW\n-- weight: 5\n-- description: d\n-- param limit: 10"
+
+
+def test_catalog_holds_the_six_rules_in_file_order() -> None:
+    assert [rule.rule_id for rule in load_rules()] == RULE_IDS
+
+
+def test_every_rule_has_a_complete_header_and_says_why() -> None:
+    for rule in load_rules():
+        assert 0 <= rule.score_weight <= 100
+        assert rule.description and "\n" not in rule.description
+        assert rule.params, f"{rule.rule_id} has no configurable threshold"
+        assert "-- Why:" in rule.path.read_text(encoding="utf-8")
+
+
+def test_stateful_rules_read_only_on_time_events() -> None:
+    """The late-event policy: windows and patterns skip late events, filters judge them all."""
+    for rule in load_rules():
+        stateful = re.search(r"\bOVER\b|MATCH_RECOGNIZE", rule.body) is not None
+        sources = set(re.findall(r"\bFROM\s+(transactions\w*)", rule.body))
+        assert sources == ({"transactions_on_time"} if stateful else {"transactions"}), rule.rule_id
+
+
+def test_alert_sql_builds_the_deterministic_alert_id() -> None:
+    rule = next(r for r in load_rules() if r.rule_id == "CARD_TESTING")
+    sql = rule.alert_sql()
+    assert "CONCAT('CARD_TESTING:', r.transaction_id) AS alert_id" in sql
+    assert "'CRITICAL' AS severity" in sql
+    assert "${" not in sql
+    assert rule.insert_sql("sink", {}).startswith("INSERT INTO sink\nSELECT CONCAT(")
+
+
+def test_overrides_change_thresholds_without_touching_the_logic() -> None:
+    rule = next(r for r in load_rules() if r.rule_id == "HIGH_VELOCITY")
+    default, changed = rule.render(), rule.render({"HIGH_VELOCITY.max_count": "5"})
+    assert "tx_count > 3" in default
+    assert "tx_count > 5" in changed
+    assert changed.replace("> 5", "> 3") == default
+    night = next(r for r in load_rules() if r.rule_id == "NIGHT_SPENDING")
+    assert "amount > 1500.00" in night.render({"NIGHT_SPENDING.min_amount_brl": " 1500.00 "})
+
+
+@pytest.mark.parametrize("value", ["1; DROP TABLE x", "3000 OR TRUE", "", "NaN", "Infinity"])
+def test_overrides_must_be_finite_numbers(value: str) -> None:
+    rule = next(r for r in load_rules() if r.rule_id == "HIGH_AMOUNT")
+    with pytest.raises(RuleError):
+        rule.render({"HIGH_AMOUNT.threshold_brl": value})
+
+
+def test_unknown_overrides_are_refused() -> None:
+    rules = load_rules()
+    check_overrides(rules, {"HIGH_AMOUNT.threshold_brl": "100"})
+    with pytest.raises(RuleError, match="HIGH_AMOUNTT.threshold_brl"):
+        check_overrides(rules, {"HIGH_AMOUNTT.threshold_brl": "100"})
+    with pytest.raises(RuleError, match="HIGH_AMOUNT.limit"):
+        check_overrides(rules, {"HIGH_AMOUNT.limit": "100"})
+
+
+def test_parse_rule_reads_header_params_and_body(tmp_path: Path) -> None:
+    path = write_rule(tmp_path, "001_x.sql", HEADER, "SELECT a FROM t WHERE b > ${limit};")
+    rule = parse_rule(path)
+    assert (rule.rule_id, rule.severity, rule.score_weight) == ("X_RULE", "LOW", 5)
+    assert rule.params == {"limit": "10"}
+    assert rule.render() == "SELECT a FROM t WHERE b > 10"
+
+
+@pytest.mark.parametrize(
+    ("header", "body", "message"),
+    [
+        ("-- id: X_RULE\n-- severity: LOW\n-- weight: 5", "SELECT 1", "description"),
+        (HEADER.replace("X_RULE", "x-rule"), "SELECT 1", "UPPER_SNAKE_CASE"),
+        (HEADER.replace("LOW", "SEVERE"), "SELECT 1", "severity"),
+        (HEADER, "DELETE FROM t", "one SELECT"),
+    ],
+)
+def test_malformed_rule_files_are_refused(
+    tmp_path: Path, header: str, body: str, message: str
+) -> None:
+    with pytest.raises(RuleError, match=message):
+        parse_rule(write_rule(tmp_path, "001_x.sql", header, body))
+
+
+def test_undeclared_placeholder_is_refused(tmp_path: Path) -> None:
+    rule = parse_rule(write_rule(tmp_path, "001_x.sql", HEADER, "SELECT ${other}"))
+    with pytest.raises(RuleError, match="other"):
+        rule.render()
+
+
+def test_rule_ids_must_be_unique(tmp_path: Path) -> None:
+    write_rule(tmp_path, "001_a.sql", HEADER)
+    write_rule(tmp_path, "002_b.sql", HEADER)
+    with pytest.raises(RuleError, match="defined twice"):
+        load_rules(tmp_path)
+
+
+def _checkpoint(root: Path, job: str, n: int, mtime: float, complete: bool = True) -> Path:
+    folder = root / "flink" / "checkpoints" / job / f"chk-{n}"
+    folder.mkdir(parents=True)
+    if complete:
+        (folder / "_metadata").write_bytes(b"meta")
+        os.utime(folder / "_metadata", (mtime, mtime))
+    os.utime(folder.parent, (mtime, mtime))
+    return folder
+
+
+def test_latest_checkpoint_is_the_newest_completed_one(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, state_dir=tmp_path)
+    assert latest_checkpoint(settings) is None
+    _checkpoint(tmp_path, "job-old", 7, 1_000)
+    newest = _checkpoint(tmp_path, "job-new", 2, 2_000)
+    _checkpoint(tmp_path, "job-new", 3, 3_000, complete=False)  # still being written
+    assert latest_checkpoint(settings) == newest
+
+
+def test_prune_keeps_the_restored_job_and_the_newest(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, state_dir=tmp_path)
+    restored = _checkpoint(tmp_path, "job-a", 1, 1_000).parent
+    for n, job in enumerate(["job-b", "job-c", "job-d"], 2):
+        _checkpoint(tmp_path, job, 1, n * 1_000)
+    prune_checkpoints(settings, keep=restored)
+    left = {p.name for p in (tmp_path / "flink" / "checkpoints").iterdir()}
+    assert left == {"job-a", "job-c", "job-d"}
