@@ -1,0 +1,67 @@
+"""`streamguard lists` against the real database: add, show, remove, refuse, and audit."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from tests.stackfixture import StackHandle
+
+pytestmark = pytest.mark.integration
+
+
+def test_add_show_remove_with_an_audit_trail(infra: StackHandle) -> None:
+    device = f"dev-{uuid.uuid4().hex[:8]}"
+    added = infra.cli("lists", "add", "block", "device", device, "--reason", "emulator farm")
+    assert "added to the block list" in added.stdout
+    again = infra.cli("lists", "add", "BLOCK", "DEVICE", device, "--reason", "still bad")
+    assert "already on" in again.stdout
+    shown = infra.cli("lists", "show", "block")
+    assert device in shown.stdout and "still bad" in shown.stdout
+    assert device not in infra.cli("lists", "show", "allow").stdout
+
+    removed = infra.cli("lists", "remove", "block", "device", device)
+    assert "removed" in removed.stdout
+    missing = infra.cli("lists", "remove", "block", "device", device, check=False)
+    assert missing.returncode == 1
+    assert device not in infra.cli("lists", "show").stdout
+
+    with psycopg.connect(infra.settings.db_url) as conn:
+        trail = conn.execute(
+            "SELECT change, list_type, entity_type, reason FROM list_changes"
+            " WHERE entity_value = %s ORDER BY id",
+            (device,),
+        ).fetchall()
+    assert trail == [
+        ("ADD", "BLOCK", "DEVICE", "emulator farm"),
+        ("ADD", "BLOCK", "DEVICE", "still bad"),
+        ("REMOVE", "BLOCK", "DEVICE", "still bad"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("lists", "add", "deny", "account", "A1"),
+        ("lists", "add", "block", "card", "A1"),
+        ("lists", "add", "block", "account", "x" * 65),
+        ("lists", "show", "grey"),
+    ],
+)
+def test_refuses_what_is_not_a_list_entry(infra: StackHandle, args: tuple[str, ...]) -> None:
+    result = infra.cli(*args, check=False)
+    assert result.returncode == 2
+    assert "error:" in result.stdout
+
+
+def test_a_value_is_data_never_sql(infra: StackHandle) -> None:
+    value = "x'); DROP TABLE list_entries; --"
+    infra.cli("lists", "add", "allow", "merchant", value)
+    with psycopg.connect(infra.settings.db_url) as conn:
+        stored = conn.execute(
+            "SELECT count(*) FROM list_entries WHERE entity_value = %s", (value,)
+        ).fetchone()
+    assert stored == (1,)
+    infra.cli("lists", "remove", "allow", "merchant", value)
