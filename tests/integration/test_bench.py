@@ -100,6 +100,11 @@ def test_quality_and_resources_are_reported(bench_report: tuple[dict, Path]) -> 
     step = bench_report[0]["steps"][0]
     overall = step["quality"]["overall"]
     assert overall["transactions"] == step["transactions_in_window"]
+    # the generator's labels reached PostgreSQL and were matched with the alerts
+    assert step["quality"]["labelled_fraud"] > 0
+    assert overall["fraud"] == step["quality"]["labelled_fraud"]
+    assert overall["by_pipeline"]["true_positives"] > 0
+    assert step["quality"]["per_scenario"]["legit"]["transactions"] > 0
     assert step["quality"]["per_rule"]["HIGH_AMOUNT"]["alerts"] > 0
     resources = step["resources"]
     for component in ("kafka", "postgres", "rules", "ledger", "generator"):

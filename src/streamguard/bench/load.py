@@ -7,7 +7,6 @@ Kafka from the topic's offsets, never from the generator's word.
 
 from __future__ import annotations
 
-import random
 import signal
 import subprocess
 import sys
@@ -16,31 +15,45 @@ from pathlib import Path
 
 from streamguard.domain.models import Transaction
 
-#: The rate that stands for "as fast as the generator can".
+#: The rate that stands for "as fast as the generator can" (stream mode keeps event time = now).
 FLAT_OUT_RATE = 10_000_000
+#: The generator keeps a legitimate account's transactions 21 s apart (so that legitimate
+#: traffic cannot trip HIGH_VELOCITY); it needs about this many accounts per tx/s to manage.
+ACCOUNTS_PER_TX_S = 32
+MIN_ACCOUNTS = 10_000
+FLAT_OUT_ACCOUNTS = 1_000_000
 
 
-def generator_argv(rate: int, seed: int) -> list[str]:
-    """The generator command at `rate` tx/s (0: flat out), until SIGTERM."""
-    del seed  # the throwaway generator takes none; issue 3's generator will
+def accounts_for(rate: int) -> int:
+    """A population large enough for `rate` tx/s of realistic legitimate traffic."""
+    return max(MIN_ACCOUNTS, (rate or FLAT_OUT_ACCOUNTS // ACCOUNTS_PER_TX_S) * ACCOUNTS_PER_TX_S)
+
+
+def generator_argv(rate: int, seed: int, accounts: int | None = None) -> list[str]:
+    """The generator's stream mode at `rate` tx/s (0: flat out), stamped now, until SIGTERM."""
     return [
         sys.executable,
         "-m",
         "streamguard.cli.main",
         "generate",
+        "stream",
         "--rate",
         str(rate or FLAT_OUT_RATE),
+        "--seed",
+        str(seed),
+        "--accounts",
+        str(accounts or accounts_for(rate)),
     ]
 
 
 def start_generator(
-    rate: int, seed: int, env: dict[str, str], log: Path
+    rate: int, seed: int, env: dict[str, str], log: Path, accounts: int | None = None
 ) -> subprocess.Popen[bytes]:
     """Start the generator in its own session, logging to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         return subprocess.Popen(
-            generator_argv(rate, seed),
+            generator_argv(rate, seed, accounts),
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -62,8 +75,14 @@ def stop_generator(process: subprocess.Popen[bytes], timeout_s: float = 60) -> i
 
 
 def sample_transactions(count: int, seed: int) -> Sequence[Transaction]:
-    """Transactions shaped like the generator's, as payloads for the raw-limit tests."""
-    from streamguard.generate.simple import random_transaction
+    """Transactions shaped exactly like the generator's, as payloads for the raw-limit tests."""
+    from streamguard.generate import sample_transactions as sample
 
-    rng = random.Random(seed)
-    return [random_transaction(rng) for _ in range(count)]
+    return sample(count, seed)
+
+
+def blocklist() -> dict[str, tuple[str, ...]]:
+    """The ids that the generator's blocklist scenario uses, by entity type."""
+    from streamguard.generate.blocklist import blocked_ids
+
+    return blocked_ids()

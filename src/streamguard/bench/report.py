@@ -124,6 +124,7 @@ def time_series(
 def step(
     *,
     rate: int,
+    accounts: int | None = None,
     window: tuple[float, float],
     samples: Sequence[ProgressSample],
     data: Collected,
@@ -142,6 +143,7 @@ def step(
     outcomes = quality.outcomes_from(data.interesting, data.labels, data.alerts, data.actions)
     return {
         "rate_target": rate,
+        "accounts": accounts,
         "window": {"start_s": round(window[0], 3), "end_s": round(window[1], 3)},
         "throughput": {
             "offered_per_s": round(offered, 1),

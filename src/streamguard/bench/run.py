@@ -39,6 +39,7 @@ class BenchPlan:
     limit_records: int = 1_000_000
     copy_rows: int = 300_000
     seed: int = 42
+    accounts: int | None = None  # None: enough for each step's rate (load.accounts_for)
     out_dir: Path = Path("benchmarks/results")
     keep_state: bool = False
     stack_env: dict[str, str] = field(default_factory=dict)
@@ -56,6 +57,7 @@ def run(plan: BenchPlan, progress: Progress) -> dict[str, Any]:
     progress.set_phase("starting a private stack (Kafka, PostgreSQL, Flink, ledger)")
     with private_stack(keep=plan.keep_state, **plan.stack_env) as stack:
         progress.say(f"stack up in {stack.settings.state_path}")
+        load_blocklist(stack)
         raw = measure_limits(stack, plan, progress) if plan.limits else {}
         steps = [run_step(stack, rate, plan, progress) for rate in plan.rates]
         progress.set_phase("stopping the stack")
@@ -68,6 +70,19 @@ def run(plan: BenchPlan, progress: Progress) -> dict[str, Any]:
         steps=steps,
     )
     return result
+
+
+def load_blocklist(stack: PrivateStack) -> int:
+    """Put the generator's blocklist scenario ids on the decision service's block list."""
+    from streamguard.store import lists
+
+    added = 0
+    with connect(stack.settings) as conn:
+        for entity_type, values in load.blocklist().items():
+            for value in values:
+                added += lists.add(conn, "BLOCK", entity_type, value, "bench: blocklist scenario")
+        conn.commit()
+    return added
 
 
 def measure_limits(stack: PrivateStack, plan: BenchPlan, progress: Progress) -> dict[str, Any]:
@@ -111,7 +126,8 @@ def run_step(stack: PrivateStack, rate: int, plan: BenchPlan, progress: Progress
     label = f"{rate:,} tx/s" if rate else "flat out"
     offsets = probes.OffsetProbe(stack.settings)
     log = stack.settings.state_path / "logs" / "bench-generator.log"
-    generator = load.start_generator(rate, plan.seed, stack.env, log)
+    accounts = plan.accounts or load.accounts_for(rate)
+    generator = load.start_generator(rate, plan.seed, stack.env, log, accounts)
     resources = probes.ResourceProbe(stack.settings.state_path, {"generator": generator.pid})
     samples: list[probes.ProgressSample] = []
     try:
@@ -140,6 +156,7 @@ def run_step(stack: PrivateStack, rate: int, plan: BenchPlan, progress: Progress
         counts = collect.window_counts(conn, (_utc(window[0]), _utc(window[1])), decisions)
     return report.step(
         rate=rate,
+        accounts=accounts,
         window=window,
         samples=samples,
         data=data,

@@ -35,6 +35,9 @@ def register(app: typer.Typer) -> None:
             300_000
         ),
         seed: Annotated[int, typer.Option(help="generator seed")] = 42,
+        accounts: Annotated[
+            int, typer.Option(help="generator population (0: about 32 per tx/s, at least 10,000)")
+        ] = 0,
         out: Annotated[Path, typer.Option(help="output folder")] = DEFAULT_OUT,
         keep_state: Annotated[
             bool, typer.Option(help="keep the private stack's folder and logs")
@@ -58,6 +61,7 @@ def register(app: typer.Typer) -> None:
             limit_records=limit_records,
             copy_rows=copy_rows,
             seed=seed,
+            accounts=accounts or None,
             out_dir=out,
             keep_state=keep_state,
         )
