@@ -15,7 +15,7 @@ from datetime import datetime
 import psycopg
 
 from streamguard.decide.lists import ListCache
-from streamguard.domain.models import Transaction, from_epoch_ms
+from streamguard.domain.models import from_epoch_ms
 from streamguard.domain.policy import Thresholds, Verdict, revise
 from streamguard.domain.scoring import AccountHistory, Evidence, MerchantRisk, assess
 from streamguard.store import decisions as repo
@@ -30,19 +30,23 @@ class Trigger:
 
 
 def triggers(
-    transactions: Iterable[tuple[Transaction, int | None]],
+    rows: Iterable[tuple],
     alerts_appended: dict[str, int | None],
     *,
     cache: ListCache,
     new_alert_tx_ids: Iterable[str],
     decided_before: Iterable[str],
 ) -> dict[str, Trigger]:
-    """The batch's transactions with new evidence: a list hit, a waiting decision, a new alert."""
+    """The batch's transactions with new evidence: a list hit, a waiting decision, a new alert.
+
+    `rows` are ledger rows (store.ledger.transaction_row): id, account, ..., merchant at 7,
+    device at 14, Kafka append time last.
+    """
     found: dict[str, Trigger] = {}
     waiting = set(decided_before)
-    for tx, append_ms in transactions:
-        if tx.transaction_id in waiting or cache.hits(tx.account_id, tx.merchant_id, tx.device_id):
-            found[tx.transaction_id] = Trigger("transaction", _at(append_ms))
+    for row in rows:
+        if row[0] in waiting or cache.hits(row[1], row[7], row[14]):
+            found[row[0]] = Trigger("transaction", row[17])
     for tx_id in new_alert_tx_ids:
         found[tx_id] = Trigger("alert", _at(alerts_appended.get(tx_id)))
     return found

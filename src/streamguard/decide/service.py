@@ -122,9 +122,7 @@ class LedgerService:
             self.lists.refresh(self.conn)
             decided_before: list[str] = []
             if batch.transactions:
-                result = ledger.save_transactions(
-                    self.conn, [ledger.transaction_row(t, ms) for t, ms in batch.transactions]
-                )
+                result = ledger.save_transactions(self.conn, batch.transactions)
                 self.stored += result.inserted
                 decided_before = result.decided_before
             new_alerts = ledger.save_alerts(self.conn, batch.alerts) if batch.alerts else []
