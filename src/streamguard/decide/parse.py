@@ -35,6 +35,11 @@ class Batch:
     dead: list[DeadLetter] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
+    @property
+    def size(self) -> int:
+        """How many messages the batch holds, good and bad."""
+        return len(self.transactions) + len(self.alerts) + len(self.labels) + len(self.dead)
+
     def alert_append_ms(self) -> dict[str, int | None]:
         """For each alerted transaction of the batch, when Kafka stored its latest alert."""
         latest: dict[str, int | None] = {}

@@ -11,9 +11,10 @@ dead_letters table; the loop goes on.
 from __future__ import annotations
 
 import logging
+import queue
 import signal
+import threading
 import time
-from collections.abc import Callable
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -63,10 +64,13 @@ class LedgerService:
         self.thresholds = Thresholds(settings.decision_review_score, settings.decision_block_score)
         self.stored = 0
         self.decided = 0
-        self.after_store: Callable[[Batch], None] | None = None
+        self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
+        self._failure: BaseException | None = None
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Resume each partition from the offset stored with the last committed batch."""
+        while self._queue.unfinished_tasks and self._failure is None:
+            time.sleep(0.01)  # the writer commits what is queued first; then the offsets are final
         stored = ledger.load_offsets(self.conn, GROUP_ID)
         self.conn.rollback()
         for tp in partitions:
@@ -75,17 +79,56 @@ class LedgerService:
         log.info("assigned %d partitions, resuming from the offsets in PostgreSQL", len(partitions))
 
     def run(self) -> None:
-        """Resend what a crash left unpublished, then loop until SIGTERM or SIGINT."""
+        """Resend what a crash left unpublished, then loop until SIGTERM or SIGINT.
+
+        Two threads overlap the work: this one polls and validates the next batch while the
+        writer thread stores the previous one (PostgreSQL works in its own process meanwhile).
+        Batches are written one at a time, in order, each with its offsets: still exactly once.
+        """
         self._install_signals()
         resent = self.publisher.resend_unpublished(self.conn)
         if resent:
             log.info("resent %d committed decisions that Kafka had not acknowledged", resent)
         self.consumer.subscribe(list(INPUT_TOPICS), on_assign=self._on_assign)
+        writer = threading.Thread(target=self._write_loop, name="ledger-writer", daemon=True)
+        writer.start()
+        last_put = time.monotonic()
         try:
-            while not self.stopping:
-                self.step()
+            while not self.stopping and self._failure is None:
+                batch = self._poll_batch()
+                if batch is None and time.monotonic() - last_put < 1.0:
+                    continue
+                self._put(batch or Batch())  # an empty one lets the writer note Kafka's acks
+                last_put = time.monotonic()
         finally:
+            if writer.is_alive():
+                self._queue.put(None)
+                writer.join()
             self.close()
+        if self._failure is not None:
+            raise self._failure
+
+    def _put(self, batch: Batch) -> None:
+        while self._failure is None:
+            try:
+                self._queue.put(batch, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = self._queue.get()
+            try:
+                if batch is None:
+                    return
+                self.handle(batch)
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                log.exception("writing a batch failed; stopping")
+                self._failure = exc
+                return
+            finally:
+                self._queue.task_done()
 
     def poll(self) -> list[Message]:
         """Wait for one message, then take whatever else is already fetched (up to a batch)."""
@@ -94,26 +137,31 @@ class LedgerService:
             return []
         return first + self.consumer.consume(self.batch_size - 1, 0)
 
-    def step(self) -> int:
-        """Poll once and handle what came; return the number of messages handled."""
+    def _poll_batch(self) -> Batch | None:
         messages = self.poll()
         usable = [m for m in messages if m.error() is None]
         for message in messages:
             if message.error() is not None and message.error().code() != KafkaError._PARTITION_EOF:
                 log.warning("consumer error: %s", message.error())
-        if not usable:
+        return split(usable) if usable else None
+
+    def step(self) -> int:
+        """Poll once and handle what came, in this thread; return the number of messages."""
+        batch = self._poll_batch()
+        self.handle(batch or Batch())
+        return batch.size if batch else 0
+
+    def handle(self, batch: Batch) -> None:
+        """Store and decide one batch, then publish its decisions and dead letters."""
+        if not batch.offsets:
             acknowledged = self.publisher.take_acknowledged()
             if acknowledged:
                 with self.conn.transaction():
                     decisions.mark_published(self.conn, acknowledged)
-            return 0
-        batch = split(usable)
+            return
         rows = self.store(batch)
         self.publisher.publish(rows)
         self._dead_letter(batch.dead)
-        if self.after_store is not None:
-            self.after_store(batch)
-        return len(usable)
 
     def store(self, batch: Batch) -> list[decisions.HistoryRow]:
         """One database transaction: rows, decisions, statuses and the offsets behind them."""
