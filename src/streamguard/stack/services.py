@@ -109,11 +109,10 @@ def start_ledger(settings: Settings) -> int:
 
 
 def start_generator(settings: Settings, rate: int) -> int:
-    """The simple stream generator."""
+    """The generator's stream mode: a steady `rate` tx/s with labelled fraud."""
     paths = Paths(settings.state_path)
-    return spawn(
-        GENERATOR, [*_python_module("streamguard.cli.main"), "generate", "--rate", str(rate)], paths
-    )
+    argv = [*_python_module("streamguard.cli.main"), "generate", "stream", "--rate", str(rate)]
+    return spawn(GENERATOR, argv, paths)
 
 
 def migrate(settings: Settings) -> list[str]:

@@ -1,0 +1,219 @@
+"""Where generated messages go: Kafka (idempotent, acks=all), stdout, or nowhere (--dry-run).
+
+The Kafka sink never drops a message silently. A full local queue blocks the generator (it
+polls and retries) instead of discarding; librdkafka retries broker failures until
+`message.timeout.ms`; every message that still fails is counted from its delivery report and
+its error kept. Delivery reports are asked for failures only (`delivery.report.only.error`), so
+success costs no Python callback: after `flush()` everything neither failed nor still queued was
+acknowledged by the broker.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TextIO
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from streamguard.config import Settings
+from streamguard.generate.wire import Rendered
+from streamguard.kafka import topics
+from streamguard.kafka.client import producer_config
+
+#: Producer settings for throughput (batch mode); stream mode keeps the project's defaults.
+BULK_OVERRIDES: dict[str, Any] = {
+    "linger.ms": 20,
+    "batch.size": 1_000_000,
+    "batch.num.messages": 10_000,
+    "queue.buffering.max.messages": 200_000,
+    "queue.buffering.max.kbytes": 262_144,
+    "compression.type": "lz4",
+}
+
+
+@dataclass
+class DeliveryReport:
+    """What happened to the messages, per topic."""
+
+    produced: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+    undelivered: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def delivered(self, topic: str) -> int:
+        """Messages of `topic` acknowledged by the broker (after close: all that did not fail)."""
+        return self.produced[topic] - self.failed[topic]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed and nothing was left undelivered."""
+        return not sum(self.failed.values()) and not self.undelivered
+
+    def summary(self) -> str:
+        """'transactions: delivered N, failed F; labels: ...' for the end of a run."""
+        text = "; ".join(
+            f"{name}: delivered {self.delivered(topic):,}, failed {self.failed[topic]:,}"
+            for name, topic in (("transactions", topics.TRANSACTIONS), ("labels", topics.LABELS))
+            if self.produced[topic] or self.failed[topic]
+        )
+        if self.undelivered:
+            text += f"; {self.undelivered:,} never confirmed either way"
+        return text
+
+
+class Sink(Protocol):
+    """Takes rendered chunks; reports at the end."""
+
+    def send(self, rendered: Rendered) -> None: ...
+
+    def close(self, timeout_s: float = 120) -> DeliveryReport: ...
+
+
+class KafkaSink:
+    """Transactions and their labels to Kafka, keyed by account id."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bulk: bool = False,
+        delivery_timeout_s: float | None = None,
+        say: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
+    ):
+        overrides: dict[str, Any] = dict(BULK_OVERRIDES) if bulk else {}
+        if delivery_timeout_s is not None:
+            overrides["message.timeout.ms"] = int(delivery_timeout_s * 1000)
+        overrides.update(
+            {
+                "delivery.report.only.error": True,
+                "on_delivery": self._on_delivery,
+                "error_cb": self._on_error,
+            }
+        )
+        self.report = DeliveryReport()
+        self._say = say
+        self._last_warning = 0.0
+        self._producer = Producer(producer_config(settings, **overrides))
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            return
+        self.report.failed[msg.topic() or "?"] += 1
+        if len(self.report.errors) < 5:
+            self.report.errors.append(f"{msg.topic()}: {err.str()}")
+            self._say(f"delivery failed ({msg.topic()}): {err.str()}")
+
+    def _on_error(self, err: KafkaError) -> None:
+        now = time.monotonic()
+        if now - self._last_warning > 10:
+            self._last_warning = now
+            self._say(f"kafka: {err.str()} (retrying; nothing is dropped)")
+
+    def send(self, rendered: Rendered) -> None:
+        """Queue every message of the chunk, waiting when the local queue is full."""
+        produce = self._producer.produce
+        tx_topic, label_topic = topics.TRANSACTIONS, topics.LABELS
+        for key, value, label in zip(rendered.keys, rendered.values, rendered.labels, strict=True):
+            try:
+                produce(tx_topic, value, key)
+            except BufferError:
+                self._produce_when_room(tx_topic, value, key)
+            try:
+                produce(label_topic, label, key)
+            except BufferError:
+                self._produce_when_room(label_topic, label, key)
+        self._producer.poll(0)
+        count = len(rendered)
+        self.report.produced[tx_topic] += count
+        self.report.produced[label_topic] += count
+
+    def _produce_when_room(self, topic: str, value: str, key: str) -> None:
+        while True:
+            self._producer.poll(0.05)
+            try:
+                self._producer.produce(topic, value, key)
+                return
+            except BufferError:
+                continue
+            except KafkaException as exc:
+                self.report.failed[topic] += 1
+                self.report.errors.append(f"{topic}: {exc}")
+                return
+
+    def poll(self) -> None:
+        """Serve delivery reports (failures) without sending."""
+        self._producer.poll(0)
+
+    def close(self, timeout_s: float = 120) -> DeliveryReport:
+        """Wait for every acknowledgement (up to `timeout_s`), then report."""
+        if self._producer.flush(timeout_s):
+            # Out of time: purge the rest so that each one reports its failure and is counted.
+            self._say(
+                f"kafka: {len(self._producer):,} messages unconfirmed after {timeout_s:.0f} s"
+            )
+            self._producer.purge()
+            self._producer.flush(5)
+        self.report.undelivered = len(self._producer)
+        close = getattr(self._producer, "close", None)  # confluent-kafka >= 2.11
+        if close is not None and not self.report.undelivered:
+            close()
+        return self.report
+
+
+class TextSink:
+    """Transactions as JSON lines on a text stream (labels are not written)."""
+
+    def __init__(self, out: TextIO = sys.stdout):
+        self.out = out
+        self.report = DeliveryReport()
+
+    def send(self, rendered: Rendered) -> None:
+        """Write each transaction on its own line."""
+        self.out.write("\n".join(rendered.values) + "\n")
+        self.report.produced[topics.TRANSACTIONS] += len(rendered)
+
+    def close(self, timeout_s: float = 120) -> DeliveryReport:
+        """Flush the stream."""
+        self.out.flush()
+        return self.report
+
+
+class MemorySink:
+    """Keeps every message (tests, `sample_transactions`)."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.values: list[str] = []
+        self.labels: list[str] = []
+        self.report = DeliveryReport()
+
+    def send(self, rendered: Rendered) -> None:
+        """Keep the chunk."""
+        self.keys.extend(rendered.keys)
+        self.values.extend(rendered.values)
+        self.labels.extend(rendered.labels)
+        self.report.produced[topics.TRANSACTIONS] += len(rendered)
+        self.report.produced[topics.LABELS] += len(rendered)
+
+    def close(self, timeout_s: float = 120) -> DeliveryReport:
+        """Nothing to wait for."""
+        return self.report
+
+
+class NullSink:
+    """Counts and drops (--dry-run: how fast can the generator alone go)."""
+
+    def __init__(self) -> None:
+        self.report = DeliveryReport()
+
+    def send(self, rendered: Rendered) -> None:
+        """Count the chunk."""
+        self.report.produced[topics.TRANSACTIONS] += len(rendered)
+
+    def close(self, timeout_s: float = 120) -> DeliveryReport:
+        """Nothing to wait for."""
+        return self.report

@@ -1,0 +1,274 @@
+"""The four modes: batch (simulated time, flat out), stream (steady rate), realistic (daily
+cycle) and attack (one scenario on demand). Each feeds an Engine's chunks to a Sink."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+import numpy as np
+
+from streamguard.generate import clock
+from streamguard.generate.delivery import Sink
+from streamguard.generate.engine import Chunk, Engine, head
+from streamguard.generate.scenarios import NIGHT_SPENDING
+from streamguard.generate.wire import render
+
+DEFAULT_CHUNK = 8192
+#: Batch mode's simulated pace: each account's mean number of transactions per day.
+DEFAULT_TX_PER_ACCOUNT_DAY = 10.0
+Say = Callable[[str], None]
+
+
+class Stopper:
+    """SIGINT/SIGTERM ask the run to stop cleanly (flush, counts); a second Ctrl+C kills."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> Stopper:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Outside the main thread signals cannot be caught: the caller stops us another way.
+            with contextlib.suppress(ValueError):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested and signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+@dataclass
+class RunStats:
+    """How many transactions a run generated, and over how long."""
+
+    transactions: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Transactions per second of wall time."""
+        return self.transactions / self.elapsed_s if self.elapsed_s else 0.0
+
+
+def _emit(engine: Engine, sink: Sink, chunk: Chunk) -> int:
+    sink.send(render(chunk, engine))
+    return len(chunk)
+
+
+# -- batch ---------------------------------------------------------------------------------
+
+
+class SimulatedClock:
+    """Poisson arrivals in simulated time, thinned by the daily cycle (mean `rate_per_s`)."""
+
+    def __init__(self, start_ms: int, rate_per_s: float, rng: np.random.Generator):
+        self.t = float(start_ms)
+        self.peak_per_ms = rate_per_s * clock.PEAK_ACTIVITY / 1000
+        self.rng = rng
+
+    def next(self, n: int) -> np.ndarray:
+        """The next `n` arrival times, epoch ms, sorted."""
+        parts, need = [], n
+        while need > 0:
+            proposals = int(need * clock.PEAK_ACTIVITY * 1.2) + 16
+            t = self.t + np.cumsum(self.rng.exponential(1 / self.peak_per_ms, proposals))
+            hours = clock.local_hours(t.astype(np.int64))
+            keep = self.rng.random(proposals) * clock.PEAK_ACTIVITY < clock.HOURLY_ACTIVITY[hours]
+            accepted = t[keep][:need]
+            self.t = float(accepted[-1]) if len(accepted) == need else float(t[-1])
+            parts.append(accepted)
+            need -= len(accepted)
+        return np.floor(np.concatenate(parts)).astype(np.int64)
+
+
+def batch_rate(accounts: int, tx_per_account_day: float) -> float:
+    """Batch mode's simulated mean rate, in transactions per simulated second."""
+    return accounts * tx_per_account_day / 86_400
+
+
+def run_batch(
+    engine: Engine,
+    sink: Sink,
+    *,
+    count: int,
+    start_ms: int | None = None,
+    tx_per_account_day: float = DEFAULT_TX_PER_ACCOUNT_DAY,
+    chunk: int = DEFAULT_CHUNK,
+    on_chunk: Callable[[int], None] | None = None,
+    stopper: Stopper | None = None,
+) -> RunStats:
+    """`count` transactions as fast as possible, over simulated time ending about now."""
+    rate = batch_rate(engine.population.size, tx_per_account_day)
+    if start_ms is None:
+        start_ms = int(time.time() * 1000 - count / rate * 1000)
+    sim = SimulatedClock(start_ms, rate * (1 - engine.config.fraud_rate), engine.rng)
+    stats, began = RunStats(), time.perf_counter()
+    while stats.transactions < count and not (stopper and stopper.requested):
+        remaining = count - stats.transactions
+        last = remaining <= 2 * chunk
+        size = remaining if last else chunk
+        part = engine.take(sim.next(size), replace=False, drain=last)
+        if len(part) > remaining:
+            part = head(part, remaining)
+        stats.transactions += _emit(engine, sink, part)
+        if on_chunk:
+            on_chunk(stats.transactions)
+    stats.elapsed_s = time.perf_counter() - began
+    return stats
+
+
+# -- stream and realistic ------------------------------------------------------------------
+
+
+def run_paced(
+    engine: Engine,
+    sink: Sink,
+    *,
+    rate: float,
+    follow_cycle: bool = False,
+    duration_s: float | None = None,
+    stopper: Stopper | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    say: Say | None = None,
+    report_every_s: float = 10.0,
+    poll: Callable[[], None] | None = None,
+) -> RunStats:
+    """Real-time traffic stamped now: `rate` tx/s held steady, or (follow_cycle) `rate` as the
+    daily mean, scaled hour by hour by the São Paulo daily cycle. Runs until stopped or for
+    `duration_s`. If the machine cannot keep up it sends flat out and says so."""
+    began = time.monotonic()
+    owed, sent, last_tick = 0.0, 0, began
+    last_ts = int(time.time() * 1000)
+    stats = RunStats()
+    window_start, window_sent = began, 0
+    while not (stopper and stopper.requested):
+        now = time.monotonic()
+        if duration_s is not None and now - began >= duration_s:
+            break
+        current = rate * (clock.activity(int(time.time() * 1000)) if follow_cycle else 1.0)
+        owed = min(owed + current * (now - last_tick), max(current, 1.0))  # at most 1 s behind
+        last_tick = now
+        due = min(int(owed), chunk)
+        if due <= 0:
+            if poll:
+                poll()
+            time.sleep(min(0.005, max(0.0, (1 - owed) / max(current, 1e-9))))
+            continue
+        now_ms = max(int(time.time() * 1000), last_ts)
+        slots = np.linspace(last_ts, now_ms, due + 1)[1:].astype(np.int64)
+        last_ts = now_ms
+        sent += _emit(engine, sink, engine.take(slots, replace=True))
+        owed -= due
+        if say and now - window_start >= report_every_s:
+            say(_progress_line(engine, sent, window_sent, now - window_start))
+            window_start, window_sent = now, sent
+    stats.transactions, stats.elapsed_s = sent, time.monotonic() - began
+    return stats
+
+
+def _progress_line(engine: Engine, sent: int, before: int, seconds: float) -> str:
+    fraud = int(engine.tx_by_scenario[1:].sum())
+    return (
+        f"sent {sent:,} transactions ({(sent - before) / seconds:,.1f} tx/s over the last "
+        f"{seconds:.0f} s), {fraud:,} fraudulent"
+    )
+
+
+# -- attack --------------------------------------------------------------------------------
+
+
+def run_attack(
+    engine: Engine,
+    sink: Sink,
+    *,
+    scenario: str,
+    account: str | None = None,
+    episodes: int = 1,
+    at_ms: int | None = None,
+    wait: bool = True,
+    stopper: Stopper | None = None,
+    say: Say = print,
+) -> RunStats:
+    """`episodes` attacks of one scenario, on `account` or on free accounts, starting now (or
+    `at_ms`). With `wait`, each transaction is sent when its time comes."""
+    pop = engine.population
+    index = None
+    if account is not None:
+        index = pop.account_index(account)
+        if index is None:
+            raise ValueError(
+                f"unknown account {account!r}: the population has ACC000000-"
+                f"{pop.account_id(pop.size - 1)} (see --accounts) and the blocklist's mules"
+            )
+    start = at_ms if at_ms is not None else int(time.time() * 1000)
+    if scenario == NIGHT_SPENDING and not clock.is_night(start):
+        start = clock.last_night_moment(start)
+        say("night_spending needs night in São Paulo: backdating it to the last 23:30 local")
+    events = []
+    for number in range(episodes):
+        episode = engine.start_episode(scenario, start + number * 1000, index, queue=False)
+        if episode is None:
+            raise RuntimeError("no free account for the attack; try --account")
+        events.extend(episode.events)
+    events.sort(key=lambda event: event.ts_ms)
+    stats, began = RunStats(), time.perf_counter()
+    offset_ms = (
+        int(time.time() * 1000) - start if wait and start > time.time() * 1000 - 1000 else None
+    )
+    for event in events:
+        if stopper and stopper.requested:
+            break
+        if offset_ms is not None:
+            _sleep_until(event.ts_ms + offset_ms, stopper, sink)
+        part = engine.events_chunk([event])
+        stats.transactions += _emit(engine, sink, part)
+        say(describe_row(engine, part, 0))
+    stats.elapsed_s = time.perf_counter() - began
+    return stats
+
+
+def _sleep_until(wall_ms: int, stopper: Stopper | None, sink: Sink) -> None:
+    while not (stopper and stopper.requested):
+        left = wall_ms / 1000 - time.time()
+        if left <= 0:
+            return
+        poll = getattr(sink, "poll", None)
+        if poll:
+            poll()
+        time.sleep(min(left, 0.2))
+
+
+def describe_row(engine: Engine, chunk: Chunk, row: int) -> str:
+    """One transaction in words, for attack mode's running commentary."""
+    from datetime import datetime
+
+    from streamguard.generate.geo import CITIES
+    from streamguard.generate.merchants import CHANNELS
+    from streamguard.generate.scenarios import SCENARIOS
+
+    pop = engine.population
+    account = int(chunk.account[row])
+    place = chunk.custom.get(row) or pop.place(account, int(chunk.device[row]))
+    city = CITIES[place.city]
+    when = datetime.fromtimestamp(int(chunk.ts[row]) / 1000, tz=clock.LOCAL_TZ)
+    cents = int(chunk.cents[row])
+    amount = f"R$ {cents // 100:,}.{cents % 100:02d}".replace(",", "X").replace(".", ",")
+    return (
+        f"{when:%Y-%m-%d %H:%M:%S} {SCENARIOS[int(chunk.scenario[row])]:<17} "
+        f"{pop.account_id(account)} {amount.replace('X', '.'):>14} "
+        f"{CHANNELS[int(chunk.channel[row])].value:<6} "
+        f"{pop.merchants[int(chunk.merchant[row])].name} — {city.name}-{city.state} "
+        f"({place.device_id})"
+    )

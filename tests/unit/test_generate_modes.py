@@ -1,0 +1,228 @@
+"""Seeds, the paced modes' rates, attack mode, the menu and the command line (no Kafka)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from streamguard.domain.models import Transaction
+from streamguard.generate import clock
+from streamguard.generate.blocklist import BLOCKED_ACCOUNTS, BLOCKED_MERCHANTS, blocked_ids
+from streamguard.generate.delivery import MemorySink
+from streamguard.generate.engine import Engine, GeneratorConfig, parse_mix
+from streamguard.generate.modes import Stopper, run_attack, run_batch, run_paced
+
+START_MS = 1_750_000_000_000
+
+
+def batch(seed: int | None, count: int = 20_000, start_ms: int = START_MS) -> MemorySink:
+    sink = MemorySink()
+    run_batch(
+        Engine(GeneratorConfig(fraud_rate=0.05), seed=seed), sink, count=count, start_ms=start_ms
+    )
+    return sink
+
+
+def test_the_same_seed_gives_the_same_transactions() -> None:
+    first, second = batch(42), batch(42)
+    assert first.values == second.values
+    assert first.labels == second.labels
+    assert first.keys == second.keys
+
+
+def test_another_seed_or_none_gives_other_transactions() -> None:
+    base = batch(42, 2000)
+    assert batch(43, 2000).values != base.values
+    unseeded = [batch(None, 10).values[0] for _ in range(2)]
+    assert unseeded[0] != unseeded[1]
+
+
+def test_modes_of_one_seed_do_not_share_transaction_ids() -> None:
+    config = GeneratorConfig()
+    assert (
+        Engine(config, seed=1, mode="batch").id_prefix
+        != Engine(config, seed=1, mode="stream").id_prefix
+    )
+
+
+def test_stream_holds_its_rate_within_five_percent() -> None:
+    sink = MemorySink()
+    engine = Engine(GeneratorConfig(), seed=3, mode="stream")
+    stats = run_paced(engine, sink, rate=400, duration_s=4.0)
+    assert stats.transactions == pytest.approx(1600, rel=0.05)
+    ts = np.array([json.loads(v)["ts_ms"] for v in sink.values])
+    per_second = np.bincount((ts - ts[0]) // 1000)[:-1]  # whole seconds only
+    assert len(per_second) >= 3
+    assert np.all(np.abs(per_second - 400) <= 20), per_second
+    assert abs(ts[-1] - time.time() * 1000) < 2000  # stamped now
+
+
+def test_realistic_follows_the_daily_cycle() -> None:
+    hours = [clock.activity(START_MS + h * clock.HOUR_MS) for h in range(24)]
+    assert np.mean(hours) == pytest.approx(1.0, rel=0.05)
+    assert max(hours) / min(hours) > 10
+    noon = (
+        int(__import__("datetime").datetime(2025, 6, 2, 12, 0, tzinfo=clock.LOCAL_TZ).timestamp())
+        * 1000
+    )
+    assert clock.activity(noon) > 1.4 > 0.2 > clock.activity(noon - 8 * clock.HOUR_MS)
+    sink = MemorySink()
+    stats = run_paced(
+        Engine(GeneratorConfig(), seed=3, mode="realistic"),
+        sink,
+        rate=300,
+        follow_cycle=True,
+        duration_s=2.0,
+    )
+    expected = 300 * clock.activity(int(time.time() * 1000)) * 2.0
+    assert stats.transactions == pytest.approx(expected, rel=0.1, abs=5)
+
+
+def test_stopper_stops_a_paced_run() -> None:
+    stopper = Stopper()
+    stopper.requested = True
+    stats = run_paced(
+        Engine(GeneratorConfig(), seed=1, mode="stream"), MemorySink(), rate=100, stopper=stopper
+    )
+    assert stats.transactions == 0
+
+
+def attack(scenario: str, account: str | None = "ACC000123", **kwargs) -> list[Transaction]:
+    sink = MemorySink()
+    engine = Engine(GeneratorConfig(), seed=2, mode="attack")
+    run_attack(
+        engine, sink, scenario=scenario, account=account, wait=False, say=lambda _: None, **kwargs
+    )
+    labels = [json.loads(label) for label in sink.labels]
+    assert {label["scenario"] for label in labels} <= {scenario, "legit"}
+    return [Transaction.model_validate_json(value) for value in sink.values]
+
+
+def test_attack_velocity_burst_on_one_account() -> None:
+    txs = attack("velocity_burst")
+    assert {tx.account_id for tx in txs} == {"ACC000123"}
+    assert len(txs) >= 5
+    assert txs[3].ts_ms - txs[0].ts_ms <= 60_000
+    assert abs(txs[0].ts_ms - time.time() * 1000) < 5000
+
+
+def test_attack_night_spending_by_day_is_backdated_to_the_night() -> None:
+    at = (
+        int(__import__("datetime").datetime(2025, 6, 2, 14, 0, tzinfo=clock.LOCAL_TZ).timestamp())
+        * 1000
+    )
+    txs = attack("night_spending", at_ms=at)
+    assert all(clock.is_night(tx.ts_ms) and tx.amount > 1000 for tx in txs)
+
+
+def test_attack_blocklist_on_a_mule_and_on_a_customer() -> None:
+    mule = attack("blocklist", BLOCKED_ACCOUNTS[0])
+    assert {tx.account_id for tx in mule} == {BLOCKED_ACCOUNTS[0]}
+    customer = attack("blocklist", "ACC000007")
+    assert {tx.merchant_id for tx in customer} <= set(BLOCKED_MERCHANTS)
+
+
+def test_attack_on_an_unknown_account_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown account"):
+        attack("high_amount", "ACC999999")
+
+
+def test_several_episodes_and_any_account() -> None:
+    txs = attack("high_amount", None, episodes=3)
+    assert len(txs) == 3 and all(tx.amount > 3000 for tx in txs)
+
+
+def test_blocklist_ids_are_fixed_and_disjoint_from_the_population() -> None:
+    ids = blocked_ids(seed=1)
+    assert ids == blocked_ids(seed=2)
+    assert ids["ACCOUNT"] == BLOCKED_ACCOUNTS and ids["MERCHANT"] == BLOCKED_MERCHANTS
+    pop = Engine(GeneratorConfig(accounts=100), seed=1).population
+    assert not set(BLOCKED_ACCOUNTS) & {pop.account_id(i) for i in range(pop.size)}
+    assert pop.account_index(BLOCKED_ACCOUNTS[1]) == pop.size + 1
+    assert pop.account_index("ACC000099") == 99 and pop.account_index("ACC000100") is None
+    assert not set(BLOCKED_MERCHANTS) & {m.merchant_id for m in pop.merchants[:-8]}
+
+
+def test_mix_parsing() -> None:
+    assert parse_mix("velocity_burst=3,card_testing")["velocity_burst"] == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="unknown scenario"):
+        parse_mix("phishing=1")
+    with pytest.raises(ValueError):
+        GeneratorConfig(fraud_rate=1.5)
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streamguard.cli.main", "generate", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_no_sub_command_without_a_terminal_prints_help_instead_of_a_menu() -> None:
+    result = cli(timeout=60)
+    assert result.returncode == 0
+    for command in ("batch", "stream", "attack", "realistic"):
+        assert command in result.stdout
+
+
+def test_cli_batch_to_stdout_is_reproducible() -> None:
+    args = (
+        "batch",
+        "-n",
+        "300",
+        "--seed",
+        "7",
+        "--start",
+        "2025-06-01T10:00",
+        "--output",
+        "stdout",
+        "--accounts",
+        "1000",
+    )
+    first, second = cli(*args), cli(*args)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert len(lines) == 300 and first.stdout == second.stdout
+    assert Transaction.model_validate_json(lines[0]).event_time.year == 2025
+    assert "generated 300 transactions" in first.stderr
+
+
+def test_cli_blocklist_lists_every_id() -> None:
+    result = cli("blocklist")
+    lines = result.stdout.splitlines()
+    assert (
+        f"ACCOUNT {BLOCKED_ACCOUNTS[0]}" in lines and f"MERCHANT {BLOCKED_MERCHANTS[-1]}" in lines
+    )
+    assert len(lines) == len(BLOCKED_ACCOUNTS) + len(BLOCKED_MERCHANTS)
+
+
+def test_cli_rejects_a_bad_mix() -> None:
+    result = cli("batch", "-n", "10", "--output", "none", "--mix", "phishing=1")
+    assert result.returncode != 0 and "phishing" in result.stdout + result.stderr
+
+
+def test_menu_runs_the_chosen_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+    from rich.prompt import IntPrompt, Prompt
+
+    from streamguard.generate import menu
+
+    answers = iter(["1", "5"])
+    monkeypatch.setattr(Prompt, "ask", classmethod(lambda cls, *a, **k: next(answers)))
+    monkeypatch.setattr(IntPrompt, "ask", classmethod(lambda cls, *a, **k: 1234))
+    calls = []
+    code = menu.run_menu(
+        Console(file=open("/dev/null", "w")),  # noqa: SIM115
+        runner=lambda options, **kw: calls.append((options, kw)) or 0,
+    )
+    assert code == 0
+    assert calls[0][1] == {"count": 1234} and calls[0][0].seed == 5
