@@ -76,12 +76,12 @@ def test_slope_of_a_line_and_of_flat_data() -> None:
 
 
 def test_lag_trend_growing_lag_is_not_sustained() -> None:
-    growing = [(float(t), 500.0 * t) for t in range(10)]
+    growing = [(float(t), 500.0 * t) for t in range(31)]
     trend = lag_trend(growing, offered_per_s=5000)
     assert trend is not None
     assert trend.growth_per_s == pytest.approx(500.0)
     assert not trend.sustained
-    assert trend.max == 4500.0
+    assert trend.max == 15000.0
 
 
 def test_lag_trend_noisy_flat_lag_is_sustained() -> None:
@@ -98,3 +98,14 @@ def test_resource_use_means_and_peaks() -> None:
     assert (use.cpu_mean_pct, use.cpu_max_pct) == (100.0, 150.0)
     assert (use.rss_mean_mb, use.rss_max_mb) == (200.0, 300.0)
     assert resource_use([]) is None
+
+
+def test_lag_trend_short_window_forgives_less_than_a_second_of_traffic() -> None:
+    # 10 s at 300 tx/s: the lag grows 20/s (7% of the rate) but only 200 messages in all
+    short = [(float(t), 20.0 * t) for t in range(11)]
+    trend = lag_trend(short, offered_per_s=300)
+    assert trend is not None and trend.sustained
+    # the same growth over a minute is falling behind
+    long = [(float(t), 20.0 * t) for t in range(61)]
+    trend = lag_trend(long, offered_per_s=300)
+    assert trend is not None and not trend.sustained

@@ -56,13 +56,17 @@ def test_copy_line_escapes_and_nulls() -> None:
 
 
 def _samples() -> list[ProgressSample]:
-    # 1,000 tx/s produced; the ledger keeps up 200 behind, the rules fall further behind
+    # 1,000 tx/s produced; the ledger keeps up 200 behind; the rules job commits every 2 s and
+    # falls further behind each time
     return [
         ProgressSample(
             at_s=100.0 + t,
             produced=1000 * t,
             alerts_produced=10 * t,
-            committed={"streamguard-ledger": max(0, 1000 * t - 200), "streamguard-rules": 500 * t},
+            committed={
+                "streamguard-ledger": max(0, 1000 * t - 200),
+                "streamguard-rules": 500 * (t - t % 2),
+            },
             resources={"kafka": (50.0 + t, 400.0)},
         )
         for t in range(11)
@@ -90,7 +94,9 @@ def test_resources_over_the_window_only() -> None:
     assert use["kafka"]["rss_max_mb"] == 400.0
 
 
-def _step(rate: int = 5000, p99: float = 800.0, recall: float = 1.0) -> dict:
+def _step(
+    rate: int = 5000, p99: float = 800.0, recall: float = 1.0, judge_coarse: bool = False
+) -> dict:
     data = Collected(
         latencies={
             "total_to_decision": array("d", [100.0] * 98 + [p99, p99]),
@@ -112,6 +118,7 @@ def _step(rate: int = 5000, p99: float = 800.0, recall: float = 1.0) -> dict:
         counts={"stored": 9000, "decided": 8999, "decisions": 9},
         drained=True,
         rules=["HIGH_AMOUNT"],
+        judge_coarse=judge_coarse,
     )
 
 
@@ -120,7 +127,9 @@ def test_step_throughput_and_quality() -> None:
     assert step["throughput"]["offered_per_s"] == 1000.0
     assert step["throughput"]["stored_per_s"] == 1000.0
     assert step["throughput"]["decisions_per_s"] == 1.0
-    assert step["throughput"]["sustained"]  # the ledger keeps up; the rules' lag is coarse
+    assert step["throughput"]["sustained"]  # the ledger keeps up; the rules' lag is too coarse
+    # over a window of several checkpoints, the rules job's growing lag counts
+    assert not _step(judge_coarse=True)["throughput"]["sustained"]
     assert step["quality"]["per_scenario"]["high_amount"]["recall"] == 1.0
     assert step["quality"]["overall"]["transactions"] == 100
     assert step["series"]["per_second"]["stored"][:2] == [5, 7]
@@ -153,3 +162,20 @@ def test_limited_by_names_the_generator_and_growing_lags() -> None:
     assert any(item.startswith("streamguard-rules") for item in found)
     assert not any(item.startswith("streamguard-ledger") for item in found)
     assert report.limited_by(1000, 990.0, {}) == []
+
+
+def test_checkpoint_saw_tooth_is_not_a_trend() -> None:
+    # a job that keeps up but commits every 5 s: lag climbs between commits, drops at each
+    samples = [
+        ProgressSample(
+            at_s=float(t),
+            produced=1000 * t,
+            alerts_produced=0,
+            committed={"streamguard-rules": 1000 * (t - t % 5)},
+        )
+        for t in range(0, 33)
+    ]
+    points = report.lag_points(samples, "streamguard-rules", 0.0, coarse=True)
+    assert [x for x, _ in points] == [5.0, 10.0, 15.0, 20.0, 25.0, 30.0]
+    assert all(lag == 0 for _, lag in points)
+    assert report.lag_trends(samples, (0.0, 32.0), 1000)["streamguard-rules"]["sustained"]

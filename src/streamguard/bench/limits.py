@@ -72,7 +72,7 @@ def create_scratch_topic(settings: Settings) -> None:
     """A topic shaped like `transactions`, for the perf tools only."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 3})
     topic = NewTopic(
         SCRATCH_TOPIC,
         num_partitions=settings.transactions_partitions,
@@ -91,7 +91,7 @@ def delete_scratch_topic(settings: Settings) -> None:
     """Remove the perf tools' topic so that it takes no disk during the pipeline run."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 3})
     for future in admin.delete_topics([SCRATCH_TOPIC], operation_timeout=30).values():
         future.result()
 

@@ -100,15 +100,23 @@ class LagTrend:
 #: Lag may grow by at most this share of the offered rate and still count as keeping up: a lag
 #: that grows by 2% of the rate per second is noise from batching, 10% is falling behind.
 LAG_GROWTH_TOLERANCE = 0.02
+#: Over a short window, a lag that grows by less than this many seconds of traffic is noise.
+LAG_GROWTH_FLOOR_S = 1.0
 
 
 def lag_trend(samples: Sequence[tuple[float, float]], offered_per_s: float) -> LagTrend | None:
-    """Fit the lag samples (time_s, messages behind); sustained when it does not grow."""
+    """Fit the lag samples (time_s, messages behind); sustained when it does not grow.
+
+    It grows when its fitted growth passes both 2% of the offered rate per second and one
+    second of traffic over the whole window.
+    """
     if len(samples) < 2:
         return None
     growth = slope(samples)
     lags = [lag for _, lag in samples]
-    allowed = LAG_GROWTH_TOLERANCE * max(offered_per_s, 1.0)
+    rate = max(offered_per_s, 1.0)
+    span_s = max(samples[-1][0] - samples[0][0], 1.0)
+    allowed = max(LAG_GROWTH_TOLERANCE * rate, LAG_GROWTH_FLOOR_S * rate / span_s)
     return LagTrend(
         growth_per_s=growth,
         start=lags[0],

@@ -35,6 +35,24 @@ def value_at(samples: Sequence[ProgressSample], at_s: float, field: str = "produ
     return getattr(a, field) + (getattr(b, field) - getattr(a, field)) * share
 
 
+def lag_points(
+    samples: Sequence[ProgressSample], group: str, start_s: float, coarse: bool
+) -> list[tuple[float, float]]:
+    """(seconds into the window, lag) of a group; for a group that commits only at
+    checkpoints, just the samples where a new commit shows, so the saw-tooth between
+    commits does not pass for a trend."""
+    points = []
+    previous: int | None = None
+    for sample in samples:
+        done = sample.committed.get(group)
+        if done is None:
+            continue
+        if not coarse or (previous is not None and done != previous):
+            points.append((sample.at_s - start_s, float(max(0, sample.produced - done))))
+        previous = done
+    return points
+
+
 def lag_trends(
     samples: Sequence[ProgressSample], window: tuple[float, float], offered_per_s: float
 ) -> dict[str, dict[str, Any]]:
@@ -43,10 +61,8 @@ def lag_trends(
     groups = sorted({g for s in inside for g in s.committed})
     result = {}
     for group in groups:
-        points = [
-            (s.at_s - window[0], float(lag)) for s in inside if (lag := s.lag(group)) is not None
-        ]
-        trend = metrics.lag_trend(points, offered_per_s)
+        coarse = group == RULES_GROUP
+        trend = metrics.lag_trend(lag_points(inside, group, window[0], coarse), offered_per_s)
         if trend is not None:
             result[group] = {
                 "growth_per_s": round(trend.growth_per_s, 1),
@@ -54,7 +70,7 @@ def lag_trends(
                 "end": int(trend.end),
                 "max": int(trend.max),
                 "sustained": trend.sustained,
-                "coarse": group == RULES_GROUP,
+                "coarse": coarse,
             }
     return result
 
@@ -133,13 +149,18 @@ def step(
     counts: dict[str, int],
     drained: bool,
     rules: Sequence[str],
+    judge_coarse: bool = True,
 ) -> dict[str, Any]:
-    """All the figures of one load step."""
+    """All the figures of one load step.
+
+    The rules job's lag is known only at its checkpoints; `judge_coarse` says whether the
+    window is long enough (several checkpoints) for that lag's trend to count.
+    """
     duration = window[1] - window[0]
     produced = value_at(samples, window[1]) - value_at(samples, window[0])
     offered = metrics.rate_per_s(int(produced), duration)
     lags = lag_trends(samples, window, offered)
-    exact = [g for g, trend in lags.items() if not trend["coarse"]]
+    judged = [g for g, trend in lags.items() if judge_coarse or not trend["coarse"]]
     outcomes = quality.outcomes_from(data.interesting, data.labels, data.alerts, data.actions)
     return {
         "rate_target": rate,
@@ -150,7 +171,7 @@ def step(
             "stored_per_s": round(counts["stored"] / duration, 1),
             "decided_per_s": _per_s(counts.get("decided"), duration),
             "decisions_per_s": _per_s(counts.get("decisions"), duration),
-            "sustained": bool(exact) and all(lags[g]["sustained"] for g in exact) and drained,
+            "sustained": bool(judged) and all(lags[g]["sustained"] for g in judged) and drained,
             "drained": drained,
             "limited_by": limited_by(rate, offered, lags),
             "lag": lags,

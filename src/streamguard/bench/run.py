@@ -22,6 +22,7 @@ import psutil
 from streamguard.bench import collect, limits, load, probes, report
 from streamguard.bench.display import Progress
 from streamguard.bench.private_stack import PrivateStack, private_stack
+from streamguard.kafka import topics
 from streamguard.store.db import connect
 
 SAMPLE_INTERVAL_S = 1.0
@@ -59,7 +60,10 @@ def run(plan: BenchPlan, progress: Progress) -> dict[str, Any]:
         progress.say(f"stack up in {stack.settings.state_path}")
         load_blocklist(stack)
         raw = measure_limits(stack, plan, progress) if plan.limits else {}
-        steps = [run_step(stack, rate, plan, progress) for rate in plan.rates]
+        steps = [
+            run_step(stack, rate, plan, progress, seed=plan.seed + index)
+            for index, rate in enumerate(plan.rates)
+        ]
         progress.set_phase("stopping the stack")
     result = report.assemble(
         started=started,
@@ -121,16 +125,24 @@ def _guarded(action: Any) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}"[:500]}
 
 
-def run_step(stack: PrivateStack, rate: int, plan: BenchPlan, progress: Progress) -> dict:
-    """One load step: warm up, measure, tail, drain, collect."""
+def run_step(
+    stack: PrivateStack, rate: int, plan: BenchPlan, progress: Progress, *, seed: int
+) -> dict:
+    """One load step: warm up, measure, tail, drain, collect.
+
+    Each step has its own seed: the generator's transaction ids follow from it, and a repeated
+    id would be dropped by the ledger as a replay.
+    """
     label = f"{rate:,} tx/s" if rate else "flat out"
     offsets = probes.OffsetProbe(stack.settings)
     log = stack.settings.state_path / "logs" / "bench-generator.log"
     accounts = plan.accounts or load.accounts_for(rate)
-    generator = load.start_generator(rate, plan.seed, stack.env, log, accounts)
+    generator = load.start_generator(rate, seed, stack.env, log, accounts)
     resources = probes.ResourceProbe(stack.settings.state_path, {"generator": generator.pid})
     samples: list[probes.ProgressSample] = []
     try:
+        progress.set_phase(f"{label}: generator building {accounts:,} accounts")
+        _wait_for_traffic(generator, offsets, resources, samples, progress, log)
         t0 = time.time()
         window = (t0 + plan.warmup_s, t0 + plan.warmup_s + plan.duration_s)
         end = window[1] + tail_s(stack)
@@ -165,6 +177,7 @@ def run_step(stack: PrivateStack, rate: int, plan: BenchPlan, progress: Progress
         counts=counts,
         drained=drained,
         rules=_rule_ids(),
+        judge_coarse=plan.duration_s >= 3 * stack.settings.checkpoint_interval_s,
     )
 
 
@@ -183,6 +196,27 @@ def _sample_until(
         time.sleep(max(0.0, SAMPLE_INTERVAL_S - (time.time() - tick)))
 
 
+def _wait_for_traffic(
+    generator: Any,
+    offsets: probes.OffsetProbe,
+    resources: probes.ResourceProbe,
+    samples: list[probes.ProgressSample],
+    progress: Progress,
+    log: Path,
+    timeout_s: float = 180,
+) -> None:
+    """Sample until the generator's first transactions reach Kafka (its start-up is not load)."""
+    before = offsets.end_offset(topics.TRANSACTIONS)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        _sample_until(time.time() + SAMPLE_INTERVAL_S, offsets, resources, samples, progress)
+        if samples[-1].produced > before:
+            return
+        if generator.poll() is not None:
+            raise RuntimeError(f"the generator exited during start-up; see {log}")
+    raise RuntimeError(f"the generator sent nothing for {timeout_s:.0f} s; see {log}")
+
+
 def _drain(
     offsets: probes.OffsetProbe,
     resources: probes.ResourceProbe,
@@ -190,13 +224,18 @@ def _drain(
     progress: Progress,
     timeout_s: float,
 ) -> bool:
-    """Wait until every exactly-once consumer has committed everything produced."""
+    """Wait until every consumer has committed everything produced; True when they all did.
+
+    The rules job commits its offsets at each checkpoint, so its lag reaches zero up to one
+    checkpoint interval after it has caught up. Waiting for it too keeps a backlog from one
+    step out of the next.
+    """
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         _sample_until(time.time() + SAMPLE_INTERVAL_S, offsets, resources, samples, progress)
         last = samples[-1]
-        lags = [last.lag(g) for g in last.committed if g != probes.RULES_GROUP]
-        if lags and all(lag == 0 for lag in lags):
+        lags = [last.lag(g) for g in last.committed]
+        if probes.RULES_GROUP in last.committed and all(lag == 0 for lag in lags):
             # alerts still in flight land within a couple of seconds of their transaction
             _sample_until(time.time() + 3, offsets, resources, samples, progress)
             return True
@@ -250,6 +289,7 @@ def plan_summary(plan: BenchPlan, tail: float) -> dict[str, Any]:
         "warmup_s": plan.warmup_s,
         "tail_s": tail,
         "seed": plan.seed,
+        "seeds": [plan.seed + index for index in range(len(plan.rates))],
         "limit_records": plan.limit_records if plan.limits else 0,
         "copy_rows": plan.copy_rows if plan.limits else 0,
     }
