@@ -54,12 +54,28 @@ def test_stream_holds_its_rate_within_five_percent() -> None:
     sink = MemorySink()
     engine = Engine(GeneratorConfig(), seed=3, mode="stream")
     stats = run_paced(engine, sink, rate=400, duration_s=4.0)
-    assert stats.transactions == pytest.approx(1600, rel=0.05)
-    ts = np.array([json.loads(v)["ts_ms"] for v in sink.values])
+    paced = stats.transactions - stats.finished
+    assert paced == pytest.approx(1600, rel=0.05)
+    ts = np.array([json.loads(v)["ts_ms"] for v in sink.values[:paced]])
     per_second = np.bincount((ts - ts[0]) // 1000)[:-1]  # whole seconds only
     assert len(per_second) >= 3
     assert np.all(np.abs(per_second - 400) <= 20), per_second
     assert abs(ts[-1] - time.time() * 1000) < 2000  # stamped now
+
+
+def test_a_stop_completes_the_attacks_in_flight() -> None:
+    sink = MemorySink()
+    engine = Engine(GeneratorConfig(fraud_rate=0.3, mix={"card_testing": 1}), seed=3, mode="stream")
+    stats = run_paced(engine, sink, rate=200, duration_s=2.0)
+    assert stats.finished > 0 and engine.pending_count == 0
+    by_account: dict[str, list[Transaction]] = {}
+    for value, label in zip(sink.values, sink.labels, strict=True):
+        if json.loads(label)["is_fraud"]:
+            tx = Transaction.model_validate_json(value)
+            by_account.setdefault(tx.account_id, []).append(tx)
+    assert by_account
+    for txs in by_account.values():  # every card test ends with its cash-out
+        assert txs[-1].amount > 1000 and sum(tx.amount < 10 for tx in txs) >= 3
 
 
 def test_realistic_follows_the_daily_cycle() -> None:

@@ -341,7 +341,7 @@ class Engine:
         """Accounts by activity, each free at its time and `min_gap_ms` from its other slots."""
         n, rng, cum = len(ts), self.rng, self.population.activity_cum
         account = np.minimum(np.searchsorted(cum, rng.random(n), "right"), len(cum) - 1)
-        for _ in range(6):
+        for _ in range(12):
             bad = self.busy_until[account] > ts
             order = np.lexsort((ts, account))
             sorted_acc, sorted_ts = account[order], ts[order]
@@ -359,6 +359,11 @@ class Engine:
             self.crowded += redraw
         np.maximum.at(self.busy_until, account, ts + self.min_gap_ms)
         return account
+
+    def finish(self) -> Chunk | None:
+        """Every queued fraud transaction at its own time (the attacks in flight at a stop)."""
+        due = self._due(0, drain=True)
+        return self.events_chunk(due) if due else None
 
     def events_chunk(self, events: list[Event]) -> Chunk:
         """A chunk of exactly these events at their own times (attack mode)."""

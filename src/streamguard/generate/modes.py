@@ -55,6 +55,7 @@ class RunStats:
 
     transactions: int = 0
     elapsed_s: float = 0.0
+    finished: int = 0  # of which sent at the stop to complete the attacks in flight
 
     @property
     def rate(self) -> float:
@@ -174,6 +175,12 @@ def run_paced(
         if say and now - window_start >= report_every_s:
             say(_progress_line(engine, sent, window_sent, now - window_start))
             window_start, window_sent = now, sent
+    rest = engine.finish()
+    if rest is not None:  # complete the attacks in flight, so that no incident is cut short
+        stats.finished = _emit(engine, sink, rest)
+        sent += stats.finished
+        if say:
+            say(f"stopping: sent the {len(rest):,} remaining transactions of attacks in flight")
     stats.transactions, stats.elapsed_s = sent, time.monotonic() - began
     return stats
 

@@ -63,7 +63,7 @@ def _finish(
     )
     console.print(
         f"generated {stats.transactions:,} transactions in {stats.elapsed_s:.1f} s "
-        f"({stats.rate:,.0f} tx/s): {by_scenario or 'none'}"
+        f"({stats.rate:,.{0 if stats.rate >= 10 else 1}f} tx/s): {by_scenario or 'none'}"
     )
     if engine.crowded:
         console.print(

@@ -170,7 +170,9 @@ def velocity_burst(kit: ScenarioKit, account: int, start: int) -> Episode:
 
 
 def card_testing(kit: ScenarioKit, account: int, start: int) -> Episode:
-    """3-5 charges under R$ 10, 25-50 s apart, then one of R$ 1,200-2,900, all within 6 min."""
+    """3-5 charges under R$ 10, 21-35 s apart, then one of R$ 1,200-2,900, all within 4 min.
+
+    The gaps keep any four of them more than 60 s apart: it is CARD_TESTING, not a burst."""
     home = int(kit.population.home_city[account])
     fraudster = kit.stranger(home)
     events, ts = [], start
@@ -178,8 +180,8 @@ def card_testing(kit: ScenarioKit, account: int, start: int) -> Episode:
         merchant = kit.merchant("digital_goods", "marketplace")
         cents = int(kit.rng.integers(50, CARD_SMALL_MAX_BRL * 100))
         events.append(Event(ts, account, cents, CREDIT, merchant, CODE[CARD_TESTING], fraudster))
-        ts += kit.gap_ms(25, 50)
-    ts += kit.gap_ms(5, 70)
+        ts += kit.gap_ms(21, 35)
+    ts += kit.gap_ms(0, 25)
     merchant = kit.merchant("electronics", "marketplace")
     events.append(
         Event(ts, account, kit.cents(1200, 2900), CREDIT, merchant, CODE[CARD_TESTING], fraudster)
@@ -207,14 +209,14 @@ def account_takeover(kit: ScenarioKit, account: int, start: int) -> Episode:
                 intruder,
             )
         )
-        ts += kit.gap_ms(60, 240)
+        ts += kit.gap_ms(30, 120)
     last = events[-1].ts_ms
     return Episode(ACCOUNT_TAKEOVER, account, events, last + kit.return_ms(home, away))
 
 
 def impossible_travel(kit: ScenarioKit, account: int, start: int) -> Episode:
     """The owner pays at home (a legit anchor), then a cloned card pays 1,000+ km away so soon
-    that the trip would take at least twice the rule's 900 km/h."""
+    that the trip would take at least twice the rule's 900 km/h (within 30 s to 5 min)."""
     pop = kit.population
     home = int(pop.home_city[account])
     anchor_merchant = kit.merchant("grocery", "fast_food", "pharmacy", "bakery")
@@ -228,7 +230,7 @@ def impossible_travel(kit: ScenarioKit, account: int, start: int) -> Episode:
     )
     away = kit.far_city(home)
     fastest_s = kit.distances[home, away] / (2 * MAX_SPEED_KMH) * 3600
-    ts = start + kit.gap_ms(120, min(1800.0, fastest_s))
+    ts = start + kit.gap_ms(30, min(300.0, fastest_s))
     merchant = kit.merchant("grocery", "electronics", "clothing", "department_store", "fuel")
     clone = Event(
         ts,
