@@ -21,7 +21,7 @@ FLAT_OUT_RATE = 10_000_000
 #: traffic cannot trip HIGH_VELOCITY); it needs about this many accounts per tx/s to manage.
 ACCOUNTS_PER_TX_S = 32
 MIN_ACCOUNTS = 10_000
-FLAT_OUT_ACCOUNTS = 1_000_000
+FLAT_OUT_ACCOUNTS = 640_000
 
 
 def accounts_for(rate: int) -> int:
