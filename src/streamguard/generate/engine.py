@@ -27,14 +27,9 @@ from streamguard.generate.defaults import (
     DEFAULT_FRAUD_RATE,
     DEFAULT_POPULATION_SEED,
 )
-from streamguard.generate.merchants import CATEGORIES
+from streamguard.generate.legit import LegitTraffic
 from streamguard.generate.nights import NightDebt
-from streamguard.generate.population import (
-    MAIN_DEVICE_SHARE,
-    MAX_DEVICES,
-    Place,
-    Population,
-)
+from streamguard.generate.population import MAX_DEVICES, Place, Population
 from streamguard.generate.scenarios import (
     BLOCKLIST,
     BUILDERS,
@@ -50,10 +45,6 @@ from streamguard.generate.scenarios import (
 )
 
 DEFAULT_MIN_LEGIT_GAP_S = 21.0
-#: Legit amounts at night stay under this (the NIGHT_SPENDING rule starts at R$ 1,000).
-NIGHT_LEGIT_CAP_CENTS = 90_000
-LEGIT_MAX_CENTS = 2_000_000
-LEGIT_MIN_CENTS = 50
 _MODE_CODES = {"batch": 1, "stream": 2, "realistic": 3, "attack": 4, "sample": 5}
 
 
@@ -116,11 +107,6 @@ class Chunk:
         return len(self.ts)
 
 
-def _cumulative(weights: np.ndarray) -> np.ndarray:
-    cum = np.cumsum(weights, axis=-1)
-    return cum / cum[..., -1:]
-
-
 class Engine:
     """The stateful generator: population, random stream, pending fraud, per-account quiet."""
 
@@ -140,23 +126,13 @@ class Engine:
         self.night_debt = NightDebt()
         self.tx_by_scenario = np.zeros(len(SCENARIOS), dtype=np.int64)
         self.episodes = dict.fromkeys(FRAUD_SCENARIOS, 0)
-        self.crowded = 0  # legit transactions that had to break the per-account gap
         self.next_seq = 0
-        self._tables()
+        self.legit = LegitTraffic(self.population, self.rng, self.busy_until, self.min_gap_ms)
 
     def _id_prefix(self) -> str:
         """The first 24 characters of this run's transaction ids (UUID v4 layout)."""
         a, b, c, d = (int(x) for x in self.rng.integers(0, [2**32, 2**16, 2**12, 2**14]))
         return f"{a:08x}-{b:04x}-4{c:03x}-{0x8000 | d:04x}-"
-
-    def _tables(self) -> None:
-        self.day_cum = _cumulative(np.array([c.day for c in CATEGORIES]))
-        self.night_cum = _cumulative(np.array([c.night for c in CATEGORIES]))
-        self.log_median = np.log([c.median_brl * 100 for c in CATEGORIES])
-        self.sigma = np.array([c.sigma for c in CATEGORIES])
-        self.channel_cum = _cumulative(np.array([c.channels for c in CATEGORIES]))
-        self.by_category = self.population.merchants_by_category
-        self.log_income = np.log(self.population.income)
 
     # -- fraud -------------------------------------------------------------------------------
 
@@ -205,9 +181,10 @@ class Engine:
 
     def _victim(self, name: str, start: int) -> int | None:
         pop = self.population
-        low, high = (pop.size, pop.total) if wants_mule(self.kit, name) else (0, pop.size)
+        if wants_mule(self.kit, name):  # mules only ever commit fraud: no need to wait
+            return int(self.rng.integers(pop.size, pop.total))
         for _ in range(20):
-            account = int(self.rng.integers(low, high))
+            account = int(self.rng.integers(0, pop.size))
             if self.busy_until[account] <= start:
                 return account
         return None
@@ -271,7 +248,7 @@ class Engine:
         n = len(ts)
         is_legit = np.ones(n, dtype=bool)
         is_legit[fraud_pos] = False
-        legit = self._legit(ts[is_legit])
+        legit = self.legit.draw(ts[is_legit])
         chunk = Chunk(
             ts=np.asarray(ts, dtype=np.int64),
             account=np.empty(n, dtype=np.int64),
@@ -297,69 +274,6 @@ class Engine:
         self.tx_by_scenario += np.bincount(chunk.scenario, minlength=len(SCENARIOS))
         return chunk
 
-    def _legit(self, ts: np.ndarray) -> dict[str, np.ndarray]:
-        """Vectorised legitimate transactions at the times `ts`."""
-        n, rng = len(ts), self.rng
-        account = self._legit_accounts(ts)
-        night = clock.is_night_hour(clock.local_hours(ts))
-        u = rng.random(n)
-        category = np.where(
-            night,
-            np.searchsorted(self.night_cum, u, "right"),
-            np.searchsorted(self.day_cum, u, "right"),
-        )
-        category = np.minimum(category, len(CATEGORIES) - 1)
-        merchant = self.by_category[category, rng.integers(0, self.by_category.shape[1], n)]
-        log_cents = (
-            self.log_median[category]
-            + self.sigma[category] * rng.standard_normal(n)
-            + self.log_income[account]
-        )
-        cents = np.clip(np.rint(np.exp(log_cents)), LEGIT_MIN_CENTS, LEGIT_MAX_CENTS).astype(
-            np.int64
-        )
-        over = night & (cents > NIGHT_LEGIT_CAP_CENTS)
-        if over.any():
-            cents[over] = (NIGHT_LEGIT_CAP_CENTS * rng.uniform(0.3, 1.0, int(over.sum()))).astype(
-                np.int64
-            )
-        channel = (rng.random(n)[:, None] > self.channel_cum[category]).sum(axis=1)
-        device = np.where(
-            rng.random(n) < MAIN_DEVICE_SHARE,
-            0,
-            (rng.random(n) * self.population.n_devices[account]).astype(np.int64),
-        )
-        return {
-            "account": account,
-            "cents": cents,
-            "channel": channel,
-            "merchant": merchant,
-            "device": device,
-        }
-
-    def _legit_accounts(self, ts: np.ndarray) -> np.ndarray:
-        """Accounts by activity, each free at its time and `min_gap_ms` from its other slots."""
-        n, rng, cum = len(ts), self.rng, self.population.activity_cum
-        account = np.minimum(np.searchsorted(cum, rng.random(n), "right"), len(cum) - 1)
-        for _ in range(12):
-            bad = self.busy_until[account] > ts
-            order = np.lexsort((ts, account))
-            sorted_acc, sorted_ts = account[order], ts[order]
-            close = (sorted_acc[1:] == sorted_acc[:-1]) & (
-                sorted_ts[1:] - sorted_ts[:-1] < self.min_gap_ms
-            )
-            bad[order[1:][close]] = True
-            redraw = int(bad.sum())
-            if not redraw:
-                break
-            account[bad] = np.minimum(
-                np.searchsorted(cum, rng.random(redraw), "right"), len(cum) - 1
-            )
-        else:
-            self.crowded += redraw
-        np.maximum.at(self.busy_until, account, ts + self.min_gap_ms)
-        return account
-
     def finish(self) -> Chunk | None:
         """Every queued fraud transaction at its own time (the attacks in flight at a stop)."""
         due = self._due(0, drain=True)
@@ -382,6 +296,11 @@ class Engine:
     def transaction_id(self, seq: int) -> str:
         """The transaction id of sequence number `seq`."""
         return f"{self.id_prefix}{seq:012x}"
+
+    @property
+    def crowded(self) -> int:
+        """Legit transactions that had to come closer than the per-account gap (rate too high)."""
+        return self.legit.crowded
 
     @property
     def pending_count(self) -> int:
