@@ -127,11 +127,17 @@ def kill_mid_batch(
             ).fetchone()
             conn.rollback()
             if stored > 0:
+                # inside a batch: its transaction open, its rows copied, nothing committed yet
                 state = admin.execute(
-                    "SELECT state, xact_start IS NOT NULL FROM pg_stat_activity"
+                    "SELECT state, xact_start IS NOT NULL, query FROM pg_stat_activity"
                     " WHERE application_name = 'streamguard-ledger'"
                 ).fetchone()
-                if state and state[1] and state[0] in ("active", "idle in transaction"):
+                if (
+                    state
+                    and state[1]
+                    and state[0] in ("active", "idle in transaction")
+                    and state[2].startswith("COPY transactions")
+                ):
                     process.send_signal(signal.SIGKILL)
                     process.wait(10)
                     break
