@@ -14,7 +14,7 @@ from streamguard.decide.parse import split
 from streamguard.domain.models import Channel, FraudAlert, Transaction
 from streamguard.domain.redaction import luhn_valid, redact_card_numbers
 from streamguard.kafka import topics
-from streamguard.store.ledger import transaction_row
+from streamguard.store.ledger import ledger_row
 from streamguard.store.lists import ListEntry, ListError, normalise
 
 
@@ -126,8 +126,8 @@ def test_good_and_bad_are_split_and_the_offset_moves_past_both() -> None:
             FakeMessage(topics.FRAUD_ALERTS, alert.model_dump_json().encode(), 5, append_ms=2000),
         ]
     )
-    assert [row[0] for row in batch.transactions] == ["t1"]
-    assert batch.transactions[0][17].timestamp() == 1.0  # Kafka's append time
+    assert [row.transaction_id for row in batch.transactions] == ["t1"]
+    assert batch.transactions[0].append_ms == 1000  # Kafka's append time
     assert batch.alert_append_ms() == {"t1": 2000}
     assert len(batch.dead) == 1
     assert batch.offsets == {(topics.TRANSACTIONS, 0): 2, (topics.FRAUD_ALERTS, 0): 6}
@@ -183,7 +183,7 @@ def test_a_batch_decides_list_hits_alerts_and_transactions_awaited() -> None:
     cache = cache_with(ListEntry("BLOCK", "MERCHANT", "M-bad"))
     plain, listed, awaited = make_tx("t1"), make_tx("t2", merchant_id="M-bad"), make_tx("t3")
     due = triggers(
-        [transaction_row(tx, 1000) for tx in (plain, listed, awaited)],
+        [ledger_row(tx, 1000) for tx in (plain, listed, awaited)],
         {"t9": 9000},
         cache=cache,
         new_alert_tx_ids=["t9"],

@@ -1,5 +1,5 @@
 """The fast path and the pydantic contract, side by side: the fast path never accepts what the
-contract rejects, and when it accepts, it yields exactly the contract's row."""
+contract rejects, and when it accepts, its COPY line holds exactly the contract's values."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from streamguard.decide.fastparse import transaction_row as fast_row
-from streamguard.domain.models import Transaction
+from streamguard.decide.fastparse import ledger_row as fast_row
+from streamguard.domain.models import Transaction, from_epoch_ms
 from streamguard.generate.simple import random_transaction
-from streamguard.store.ledger import transaction_row
+from streamguard.store.ledger import LedgerRow, ledger_row
 
 APPEND_MS = 1_795_000_000_123
 CANONICAL = [random_transaction(random.Random(seed)).to_wire() for seed in range(300)]
@@ -46,6 +46,11 @@ ODD_VALUES: list[Any] = [
     {},
     "5.00",
     "١٢٣٤",
+    "a\tb",
+    "a\\b",
+    "a\nb",
+    "\\N",
+    "São José",
     "1234",
     "sp",
     "SP",
@@ -60,22 +65,40 @@ MUTATIONS = [(field, value) for field in BASE for value in ODD_VALUES]
 MUTATIONS += [(field, ...) for field in BASE]  # the field left out
 
 
-def contract_row(payload: bytes) -> tuple | None:
+def contract_row(payload: bytes) -> LedgerRow | None:
     try:
-        return transaction_row(Transaction.model_validate_json(payload), APPEND_MS)
+        return ledger_row(Transaction.model_validate_json(payload), APPEND_MS)
     except (ValidationError, ValueError):
         return None
 
 
-def same(fast: tuple, contract: tuple) -> bool:
-    if len(fast) != len(contract):
-        return False
-    for a, b in zip(fast, contract, strict=True):
-        if isinstance(b, Decimal) and (not isinstance(a, Decimal) or str(a) != str(b)):
-            return False
-        if type(a) is not type(b) or a != b:
-            return False
-    return True
+def read_line(line: str) -> list[Any]:
+    """What PostgreSQL reads from a COPY text line, as Python values of the contract's types."""
+    assert line.endswith("\n") and "\\" not in line.replace("\\N", "")
+    fields = line[:-1].split("\t")
+    assert len(fields) == 18
+    values: list[Any] = list(fields)
+    values[4] = Decimal(fields[4]).quantize(Decimal("0.01"))  # numeric(14, 2)
+    values[12], values[13] = float(fields[12]), float(fields[13])
+    for index in (16, 17):
+        date, _, offset = fields[index].rpartition("+")
+        assert offset == "00"
+        seconds, _, millis = date.partition(".")
+        moment = from_epoch_ms(0).fromisoformat(seconds + "+00:00")
+        values[index] = from_epoch_ms(int(moment.timestamp()) * 1000 + int(millis))
+    return values
+
+
+def same(fast: LedgerRow, contract: LedgerRow) -> bool:
+    assert isinstance(fast.copy, str) and isinstance(contract.copy, tuple)
+    keys = fast[:5] == contract[:5]
+    expected = list(contract.copy)
+    expected[4] = expected[4].quantize(Decimal("0.01"))
+    return (
+        keys
+        and read_line(fast.copy) == expected
+        and str(read_line(fast.copy)[4]) == str(expected[4])
+    )
 
 
 def test_canonical_messages_take_the_fast_path_with_the_contract_row() -> None:
@@ -105,3 +128,14 @@ def test_odd_values_are_never_accepted_differently(field: str, value: Any) -> No
 )
 def test_not_an_object_goes_to_the_contract(payload: bytes) -> None:
     assert fast_row(payload, APPEND_MS) is None
+
+
+def test_values_copy_would_escape_take_the_contract_path() -> None:
+    for value in ("a\tb", "a\\b", "line\nbreak", "\\N"):
+        payload = json.dumps({**BASE, "merchant_name": value}).encode()
+        assert fast_row(payload, APPEND_MS) is None
+        assert contract_row(payload) is not None
+    accented = json.dumps({**BASE, "city": "São José"}).encode()  # JSON escapes it: \u00e3
+    assert b"\\u00e3" in accented
+    fast = fast_row(accented, APPEND_MS)
+    assert fast is not None and "São José" in fast.copy

@@ -19,6 +19,7 @@ from streamguard.domain.models import from_epoch_ms
 from streamguard.domain.policy import Thresholds, Verdict, revise
 from streamguard.domain.scoring import AccountHistory, Evidence, MerchantRisk, assess
 from streamguard.store import decisions as repo
+from streamguard.store.ledger import LedgerRow
 
 
 @dataclass(frozen=True)
@@ -30,23 +31,21 @@ class Trigger:
 
 
 def triggers(
-    rows: Iterable[tuple],
+    rows: Iterable[LedgerRow],
     alerts_appended: dict[str, int | None],
     *,
     cache: ListCache,
     new_alert_tx_ids: Iterable[str],
     decided_before: Iterable[str],
 ) -> dict[str, Trigger]:
-    """The batch's transactions with new evidence: a list hit, a waiting decision, a new alert.
-
-    `rows` are ledger rows (store.ledger.transaction_row): id, account, ..., merchant at 7,
-    device at 14, Kafka append time last.
-    """
+    """The batch's transactions with new evidence: a list hit, a waiting decision, a new alert."""
     found: dict[str, Trigger] = {}
     waiting = set(decided_before)
     for row in rows:
-        if row[0] in waiting or cache.hits(row[1], row[7], row[14]):
-            found[row[0]] = Trigger("transaction", row[17])
+        if row.transaction_id in waiting or cache.hits(
+            row.account_id, row.merchant_id, row.device_id
+        ):
+            found[row.transaction_id] = Trigger("transaction", _at(row.append_ms))
     for tx_id in new_alert_tx_ids:
         found[tx_id] = Trigger("alert", _at(alerts_appended.get(tx_id)))
     return found

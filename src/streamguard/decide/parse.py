@@ -16,7 +16,7 @@ from streamguard.decide import fastparse
 from streamguard.domain.models import FraudAlert, FraudLabel, Transaction
 from streamguard.domain.redaction import redact_card_numbers
 from streamguard.kafka import topics
-from streamguard.store.ledger import DeadLetter, transaction_row
+from streamguard.store.ledger import DeadLetter, LedgerRow, ledger_row
 
 _MODELS: dict[str, type[Transaction] | type[FraudAlert] | type[FraudLabel]] = {
     topics.TRANSACTIONS: Transaction,
@@ -29,7 +29,7 @@ _MODELS: dict[str, type[Transaction] | type[FraudAlert] | type[FraudLabel]] = {
 class Batch:
     """One poll's worth of messages, split by kind after validation; append times in epoch ms."""
 
-    transactions: list[tuple] = field(default_factory=list)  # ledger rows (transaction_row)
+    transactions: list[LedgerRow] = field(default_factory=list)
     alerts: list[tuple[FraudAlert, int | None]] = field(default_factory=list)
     labels: list[FraudLabel] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
@@ -72,13 +72,15 @@ def split(messages: list[Message]) -> Batch:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         batch.offsets[(topic, partition)] = offset + 1
         if topic == topics.TRANSACTIONS:
-            row = fastparse.transaction_row(message.value() or b"", append_ms(message))
+            row = fastparse.ledger_row(message.value() or b"", append_ms(message))
             if row is not None:
                 batch.transactions.append(row)
                 continue
         try:
             item = _MODELS[topic].model_validate_json(message.value() or b"")
-        except (ValidationError, ValueError) as exc:
+            if isinstance(item, Transaction):  # a valid model may still be out of datetime range
+                row = ledger_row(item, append_ms(message))
+        except (ValidationError, ValueError, OverflowError) as exc:
             batch.dead.append(
                 DeadLetter(
                     topic,
@@ -91,7 +93,7 @@ def split(messages: list[Message]) -> Batch:
             )
             continue
         if isinstance(item, Transaction):
-            batch.transactions.append(transaction_row(item, append_ms(message)))
+            batch.transactions.append(row)
         elif isinstance(item, FraudAlert):
             batch.alerts.append((item, append_ms(message)))
         else:

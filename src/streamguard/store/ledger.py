@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import psycopg
 
@@ -103,9 +104,21 @@ def _stage(conn: psycopg.Connection, table: str, rows: Sequence[tuple]) -> None:
             copy.write_row(row)
 
 
-def transaction_row(tx: Transaction, append_ms: int | None) -> tuple:
-    """The stage row of one transaction."""
-    return (
+class LedgerRow(NamedTuple):
+    """One transaction on its way into the ledger: the keys the decisions need, and its COPY
+    payload, either a text line (the fast path) or a row of values for psycopg to format."""
+
+    transaction_id: str
+    account_id: str
+    merchant_id: str
+    device_id: str
+    append_ms: int | None
+    copy: str | tuple
+
+
+def ledger_row(tx: Transaction, append_ms: int | None) -> LedgerRow:
+    """The ledger row of a validated transaction."""
+    values = (
         tx.transaction_id,
         tx.account_id,
         tx.card_token,
@@ -125,27 +138,35 @@ def transaction_row(tx: Transaction, append_ms: int | None) -> tuple:
         from_epoch_ms(tx.ts_ms),
         from_epoch_ms(append_ms) if append_ms else None,
     )
+    return LedgerRow(
+        tx.transaction_id, tx.account_id, tx.merchant_id, tx.device_id, append_ms, values
+    )
 
 
-def save_transactions(conn: psycopg.Connection, rows: Sequence[tuple]) -> StoredTransactions:
-    """Store rows (see `transaction_row`) once each; a replayed or repeated one inserts nothing.
+def _copy_rows(cur: psycopg.Cursor, table: str, rows: Sequence[LedgerRow]) -> None:
+    with cur.copy(f"COPY {table} ({_TX_COLUMNS}) FROM STDIN") as copy:
+        lines = [row.copy for row in rows if isinstance(row.copy, str)]
+        if lines:
+            copy.write("".join(lines))
+        for row in rows:
+            if isinstance(row.copy, tuple):
+                copy.write_row(row.copy)
+
+
+def save_transactions(conn: psycopg.Connection, rows: Sequence[LedgerRow]) -> StoredTransactions:
+    """Store rows once each; a replayed or repeated one inserts nothing.
 
     The common case, all new, is one COPY straight into the table inside a savepoint. If any row
     is already there, the savepoint is rolled back and the batch goes through the stage table and
     INSERT ... ON CONFLICT DO NOTHING instead.
     """
     try:
-        with (
-            conn.transaction(),
-            conn.cursor() as cur,
-            cur.copy(f"COPY transactions ({_TX_COLUMNS}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
+        with conn.transaction(), conn.cursor() as cur:
+            _copy_rows(cur, "transactions", rows)
     except psycopg.errors.UniqueViolation:
         return _save_staged(conn, rows)
-    _count_merchants(conn, Counter(row[7] for row in rows))
-    return StoredTransactions(len(rows), _arrived(conn, {row[0] for row in rows}))
+    _count_merchants(conn, Counter(row.merchant_id for row in rows))
+    return StoredTransactions(len(rows), _arrived(conn, {row.transaction_id for row in rows}))
 
 
 def _arrived(conn: psycopg.Connection, ids: set[str]) -> list[str]:
@@ -167,8 +188,13 @@ def _count_merchants(conn: psycopg.Connection, counts: Counter[str]) -> None:
     )
 
 
-def _save_staged(conn: psycopg.Connection, rows: Sequence[tuple]) -> StoredTransactions:
-    _stage(conn, "transactions", rows)
+def _save_staged(conn: psycopg.Connection, rows: Sequence[LedgerRow]) -> StoredTransactions:
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS stage_transactions"
+        f" ({_STAGES['transactions']}) ON COMMIT DELETE ROWS"
+    )
+    with conn.cursor() as cur:
+        _copy_rows(cur, "stage_transactions", rows)
     row = conn.execute(_INSERT_TRANSACTIONS).fetchone()
     conn.execute("TRUNCATE stage_transactions")
     new = set(row[0]) if row else set()
