@@ -85,7 +85,9 @@ def ledger_row(payload: bytes, append_ms: int | None) -> LedgerRow | None:
             return None
     amount = _amount(get("amount"))
     currency, channel = get("currency", "BRL"), get("channel")
-    lat, lon, ts_ms, version = get("lat"), get("lon"), get("ts_ms"), get("schema_version", 1)
+    lat: Any = get("lat")
+    lon: Any = get("lon")
+    ts_ms, version = get("ts_ms"), get("schema_version", 1)
     if (
         amount is None
         or not _digits(get("card_last4"), 4)

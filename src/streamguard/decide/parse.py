@@ -69,8 +69,10 @@ def split(messages: list[Message]) -> Batch:
     """Validate each message; good ones by kind, bad ones as dead letters."""
     batch = Batch()
     for message in messages:
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        topic, partition = message.topic() or "", message.partition() or 0
+        offset = message.offset() or 0
         batch.offsets[(topic, partition)] = offset + 1
+        row: LedgerRow | None = None
         if topic == topics.TRANSACTIONS:
             row = fastparse.ledger_row(message.value() or b"", append_ms(message))
             if row is not None:
@@ -92,10 +94,10 @@ def split(messages: list[Message]) -> Batch:
                 )
             )
             continue
-        if isinstance(item, Transaction):
-            batch.transactions.append(row)
-        elif isinstance(item, FraudAlert):
+        if isinstance(item, FraudAlert):
             batch.alerts.append((item, append_ms(message)))
-        else:
+        elif isinstance(item, FraudLabel):
             batch.labels.append(item)
+        elif row is not None:
+            batch.transactions.append(row)
     return batch

@@ -141,8 +141,9 @@ class LedgerService:
         messages = self.poll()
         usable = [m for m in messages if m.error() is None]
         for message in messages:
-            if message.error() is not None and message.error().code() != KafkaError._PARTITION_EOF:
-                log.warning("consumer error: %s", message.error())
+            error = message.error()
+            if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error: %s", error)
         return split(usable) if usable else None
 
     def step(self) -> int:
