@@ -80,9 +80,9 @@ def build_cases() -> list[Case]:
         .expect("HIGH_VELOCITY", "t5"),
         # 12:00:50 to 12:01:10: a burst across a minute boundary is one burst.
         burst(Case("hv-minute"), [50, 55, 65, 70]).expect("HIGH_VELOCITY", "t4"),
-        # The window includes its start: 60 s apart is within, 60.001 s is not.
-        burst(Case("hv-window-edge"), [0, 20, 40, 60]).expect("HIGH_VELOCITY", "t4"),
-        burst(Case("hv-window-out"), [0, 20, 40, 60.001]),
+        # The window is exclusive: 59.999 s from first to 4th is within, exactly 60 s is not.
+        burst(Case("hv-window-in"), [0, 20, 40, 59.999]).expect("HIGH_VELOCITY", "t4"),
+        burst(Case("hv-window-edge"), [0, 20, 40, 60]),
         # Out of order within the watermark bound: t4 (+4 s) arrives after t3 (+6 s). In event
         # time t3 is the 4th transaction, so t3 fires, not the 4th to arrive.
         burst(Case("hv-out-of-order"), [0, 2, 6, 4]).expect("HIGH_VELOCITY", "t3"),
@@ -237,7 +237,12 @@ def test_alerts_carry_event_time_and_evidence(alerts: list[dict]) -> None:
         ts_ms, amount = sent[alert["transaction_id"]]
         assert alert["ts_ms"] == ts_ms
         assert alert["amount"] == amount
-    assert by_id["HIGH_VELOCITY:hv-five-t5"]["evidence"] == {"count": "5", "window_s": "60"}
+    assert by_id["HIGH_VELOCITY:hv-five-t5"]["evidence"] == {
+        "count": "4",
+        "first_transaction_id": "hv-five-t2",
+        "span_ms": "3000",
+        "window_s": "60",
+    }
     assert by_id["HIGH_VELOCITY_AMOUNT:hva-over-t4"]["evidence"]["sum_brl"] == "10000.01"
     card = by_id["CARD_TESTING:ct-four-t5"]["evidence"]
     assert (card["small_count"], card["small_sum_brl"]) == ("4", "4.00")

@@ -5,9 +5,12 @@
 -- param max_speed_kmh: 900
 --
 -- Why: a card used in São Paulo and, an hour later, in Recife (2,100 km) means a cloned card or
--- a stolen credential. Great-circle (haversine) distance between consecutive transactions in
--- event-time order; the comparison is multiplied out (distance * 1 h > speed * elapsed) so two
--- places at the same instant count as infinitely fast instead of dividing by zero.
+-- a stolen credential. A pattern of two consecutive transactions (A B) in event-time order, with
+-- the great-circle (haversine) distance between them; the comparison is multiplied out
+-- (distance * 1 h > speed * elapsed), so two places at the same instant count as infinitely
+-- fast instead of dividing by zero. Pairs more than 24 h apart are not compared: no two points
+-- on Earth are more than 20,016 km apart, which takes 22.3 h at 900 km/h, and the bound lets
+-- the engine forget an account's last position after a day of event time.
 -- Late events (behind the watermark) are skipped: see rules/README.md.
 SELECT transaction_id, account_id, amount, ts_ms,
        MAP['distance_km', CAST(CAST(distance_km AS DECIMAL(10, 1)) AS STRING),
@@ -23,15 +26,26 @@ FROM (
                + COS(RADIANS(prev_lat)) * COS(RADIANS(lat))
                  * POWER(SIN(RADIANS(lon - prev_lon) / 2), 2))) AS distance_km
     FROM (
-        SELECT transaction_id, account_id, amount, ts_ms, lat, lon,
-               LAG(lat) OVER w AS prev_lat,
-               LAG(lon) OVER w AS prev_lon,
-               LAG(ts_ms) OVER w AS prev_ts_ms,
-               LAG(transaction_id) OVER w AS prev_transaction_id
+        SELECT account_id, transaction_id, amount, ts_ms, ts, lat, lon
         FROM transactions_on_time
         WHERE lat IS NOT NULL AND lon IS NOT NULL
-        WINDOW w AS (PARTITION BY account_id ORDER BY ts)
     )
-    WHERE prev_ts_ms IS NOT NULL
+    MATCH_RECOGNIZE (
+        PARTITION BY account_id
+        ORDER BY ts
+        MEASURES
+            B.transaction_id AS transaction_id, B.amount AS amount, B.ts_ms AS ts_ms,
+            B.lat AS lat, B.lon AS lon,
+            A.transaction_id AS prev_transaction_id, A.ts_ms AS prev_ts_ms,
+            A.lat AS prev_lat, A.lon AS prev_lon
+        ONE ROW PER MATCH
+        AFTER MATCH SKIP TO NEXT ROW
+        PATTERN (A B) WITHIN INTERVAL '24' HOUR
+        DEFINE
+            B AS 2 * 6371.0088 * ASIN(SQRT(
+                    POWER(SIN(RADIANS(B.lat - A.lat) / 2), 2)
+                    + COS(RADIANS(A.lat)) * COS(RADIANS(B.lat))
+                      * POWER(SIN(RADIANS(B.lon - A.lon) / 2), 2))) * 3600000.0
+                > ${max_speed_kmh} * (B.ts_ms - A.ts_ms)
+    )
 )
-WHERE distance_km * 3600000.0 > ${max_speed_kmh} * (ts_ms - prev_ts_ms)
