@@ -80,6 +80,8 @@ def test_throughput_keeps_up_with_a_slow_rate(bench_report: tuple[dict, Path]) -
     assert throughput["drained"]
     assert throughput["sustained"]
     assert step["transactions_in_window"] >= 0.8 * RATE * DURATION_S
+    assert step["rules_job"]["restarts"] == 0
+    assert "RUNNING" in step["rules_job"]["states_seen"]
     assert 0 < step["vs_limits"]["kafka_produce"] < 1
 
 

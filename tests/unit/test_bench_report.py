@@ -179,3 +179,18 @@ def test_checkpoint_saw_tooth_is_not_a_trend() -> None:
     assert [x for x, _ in points] == [5.0, 10.0, 15.0, 20.0, 25.0, 30.0]
     assert all(lag == 0 for _, lag in points)
     assert report.lag_trends(samples, (0.0, 32.0), 1000)["streamguard-rules"]["sustained"]
+
+
+def test_rules_job_restarts_during_the_step() -> None:
+    samples = [
+        ProgressSample(0.0, 0, 0, rules_state="RUNNING", rules_restarts=0),
+        ProgressSample(1.0, 0, 0),  # the REST API did not answer (a long GC pause)
+        ProgressSample(2.0, 0, 0, rules_state="RESTARTING", rules_restarts=2),
+        ProgressSample(3.0, 0, 0, rules_state="RUNNING", rules_restarts=2),
+    ]
+    job = report.rules_job(samples)
+    assert job == {
+        "restarts": 2,
+        "states_seen": ["NO ANSWER", "RESTARTING", "RUNNING"],
+        "unanswered_samples": 1,
+    }

@@ -29,7 +29,8 @@ def plot(report: dict[str, Any], path: Path) -> Path:
         _latency(axes[row][1], step)
         _resources(axes[row][2], step)
     _limits(axes[-1][0], report)
-    _quality(axes[-1][1], steps[-1] if steps else None)
+    at_target = [s for s in steps if s["rate_target"] == 5000]
+    _quality(axes[-1][1], (at_target or steps or [None])[0])
     _targets(axes[-1][2], report)
     fig.suptitle(
         f"streamguard bench — {report['machine']['cpus']} CPUs, {report['started_at'][:19]} UTC",

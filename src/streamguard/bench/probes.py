@@ -7,7 +7,9 @@ Flink rules job (updated at each checkpoint, so that lag is coarse).
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from streamguard.kafka import topics
 from streamguard.stack.process import Paths, read_pid
 
 RULES_GROUP = "streamguard-rules"
+JOB = "streamguard-rules"
 #: Pseudo-components: the whole machine, and whatever ran outside the stack and the generator.
 MACHINE = "machine"
 OUTSIDE = "outside"
@@ -33,6 +36,8 @@ class ProgressSample:
     alerts_produced: int
     committed: dict[str, int] = field(default_factory=dict)
     resources: dict[str, tuple[float, float]] = field(default_factory=dict)
+    rules_state: str | None = None
+    rules_restarts: int | None = None
 
     def lag(self, group: str) -> int | None:
         """How many transactions the group has yet to commit."""
@@ -87,6 +92,23 @@ class OffsetProbe:
         except Exception:  # noqa: BLE001 - the rules job has not committed yet
             pass
         return result
+
+    def rules_job(self) -> tuple[str | None, int | None]:
+        """The Flink rules job's state and restart count from its REST API (None: no answer)."""
+        base = f"http://localhost:{self.settings.flink_ui_port}"
+        try:
+            with urllib.request.urlopen(f"{base}/jobs/overview", timeout=1) as response:
+                jobs = [j for j in json.load(response).get("jobs", []) if j.get("name") == JOB]
+            if not jobs:
+                return None, None
+            job = sorted(jobs, key=lambda j: j.get("start-time", 0))[-1]
+            url = f"{base}/jobs/{job['jid']}/metrics?get=numRestarts"
+            with urllib.request.urlopen(url, timeout=1) as response:
+                values = {m["id"]: m["value"] for m in json.load(response)}
+            restarts = values.get("numRestarts")
+            return job.get("state"), int(float(restarts)) if restarts is not None else None
+        except (OSError, ValueError, KeyError):
+            return None, None
 
     def close(self) -> None:
         """Release the Kafka and PostgreSQL connections."""
@@ -149,12 +171,15 @@ class ResourceProbe:
 
 def sample(offsets: OffsetProbe, resources: ResourceProbe) -> ProgressSample:
     """One progress sample."""
+    state, restarts = offsets.rules_job()
     return ProgressSample(
         at_s=time.time(),
         produced=offsets.end_offset(topics.TRANSACTIONS),
         alerts_produced=offsets.end_offset(topics.FRAUD_ALERTS),
         committed=offsets.committed(),
         resources=resources.sample(),
+        rules_state=state,
+        rules_restarts=restarts,
     )
 
 
@@ -166,4 +191,6 @@ def as_dict(sample_: ProgressSample) -> dict[str, Any]:
         "alerts_produced": sample_.alerts_produced,
         "committed": sample_.committed,
         "resources": {k: list(v) for k, v in sample_.resources.items()},
+        "rules_state": sample_.rules_state,
+        "rules_restarts": sample_.rules_restarts,
     }

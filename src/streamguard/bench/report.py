@@ -104,6 +104,17 @@ def limited_by(rate: int, offered_per_s: float, lags: dict[str, dict[str, Any]])
     return found
 
 
+def rules_job(samples: Sequence[ProgressSample]) -> dict[str, Any]:
+    """How the Flink rules job fared during the step: restarts, and states seen."""
+    restarts = [s.rules_restarts for s in samples if s.rules_restarts is not None]
+    states = sorted({s.rules_state or "NO ANSWER" for s in samples})
+    return {
+        "restarts": (max(restarts) - min(restarts)) if restarts else None,
+        "states_seen": states,
+        "unanswered_samples": sum(1 for s in samples if s.rules_state is None),
+    }
+
+
 def latencies(data: Collected) -> dict[str, Any]:
     """Each stage's summary, with what it measures, and each rule's alert latency."""
     described = {name: what for name, _, what in STAGES}
@@ -176,6 +187,7 @@ def step(
             "limited_by": limited_by(rate, offered, lags),
             "lag": lags,
         },
+        "rules_job": rules_job(samples),
         "transactions_in_window": data.transactions,
         "decisions_in_window": data.decided if decisions else None,
         "latency_ms": latencies(data),

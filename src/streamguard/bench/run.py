@@ -53,19 +53,24 @@ def tail_s(stack: PrivateStack) -> float:
 
 
 def run(plan: BenchPlan, progress: Progress) -> dict[str, Any]:
-    """Run the whole benchmark and return the report (also written to plan.out_dir)."""
+    """Run the whole benchmark and return the report.
+
+    Each step gets a fresh stack: a backlog, a failing job or state left by one step must not
+    pass for the next step's figures. The raw limits are measured on the first stack, idle.
+    """
     started = datetime.now(timezone.utc)
-    progress.set_phase("starting a private stack (Kafka, PostgreSQL, Flink, ledger)")
-    with private_stack(keep=plan.keep_state, **plan.stack_env) as stack:
-        progress.say(f"stack up in {stack.settings.state_path}")
-        load_blocklist(stack)
-        raw = measure_limits(stack, plan, progress) if plan.limits else {}
-        steps = [
-            run_step(stack, rate, plan, progress, seed=plan.seed + index)
-            for index, rate in enumerate(plan.rates)
-        ]
-        progress.set_phase("stopping the stack")
-    result = report.assemble(
+    raw: dict[str, Any] = {}
+    steps = []
+    for index, rate in enumerate(plan.rates):
+        progress.set_phase("starting a private stack (Kafka, PostgreSQL, Flink, ledger)")
+        with private_stack(keep=plan.keep_state, **plan.stack_env) as stack:
+            progress.say(f"stack up in {stack.settings.state_path}")
+            load_blocklist(stack)
+            if index == 0 and plan.limits:
+                raw = measure_limits(stack, plan, progress)
+            steps.append(run_step(stack, rate, plan, progress, seed=plan.seed + index))
+            progress.set_phase("stopping the stack")
+    return report.assemble(
         started=started,
         machine=machine(),
         settings=stack_summary(stack),
@@ -73,7 +78,6 @@ def run(plan: BenchPlan, progress: Progress) -> dict[str, Any]:
         limits=raw,
         steps=steps,
     )
-    return result
 
 
 def load_blocklist(stack: PrivateStack) -> int:

@@ -25,6 +25,7 @@ def _rows(step: dict[str, Any]) -> list[tuple[str, str]]:
         ("decided tx/s", _n(t["decided_per_s"])),
         ("lag not growing", "yes" if t["sustained"] else "NO"),
         ("fell behind", ", ".join(t.get("limited_by", [])) or "-"),
+        ("rules job restarts", str(step.get("rules_job", {}).get("restarts", "-"))),
         ("event→verdict p50 / p99 ms", f"{_n(total.get('p50_ms'))} / {_n(total.get('p99_ms'))}"),
         ("event→verdict max ms", _n(total.get("max_ms"))),
         ("alerted: event→decision p99 ms", _n(alerted.get("p99_ms"))),
