@@ -56,16 +56,35 @@ def end_offsets(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def measure(bootstrap_env: dict[str, str], settings, args: argparse.Namespace) -> dict:  # type: ignore[no-untyped-def]
+def broker_process(settings) -> psutil.Process | None:  # type: ignore[no-untyped-def]
+    """The local broker's process, from the stack's PID file."""
+    from streamguard.stack.process import Paths, read_pid
+
+    pid = read_pid(Paths(settings.state_path).pidfile("kafka"))
+    return psutil.Process(pid) if pid else None
+
+
+def cpu_s(process: psutil.Process | None) -> float:
+    """User + system CPU seconds of a process and its children so far."""
+    if process is None:
+        return 0.0
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def measure(settings, args: argparse.Namespace) -> dict:  # type: ignore[no-untyped-def]
     me = psutil.Process()
+    broker = broker_process(settings)
     engine = Engine(
         GeneratorConfig(accounts=args.accounts, fraud_rate=args.fraud_rate), seed=args.seed
     )
-    sink = KafkaSink(settings, bulk=True)
+    extra = dict(item.split("=", 1) for item in args.producer)
+    sink = KafkaSink(settings, bulk=True, extra=extra)
     rss: dict[str, float] = {"start": me.memory_info().rss / MIB}
     samples: list[tuple[int, float, float]] = []  # (done, seconds, rss MiB)
     began = time.perf_counter()
     cpu_began = me.cpu_times()
+    broker_began = cpu_s(broker)
     next_sample = [args.count // 20]
 
     def on_chunk(done: int) -> None:
@@ -86,6 +105,7 @@ def measure(bootstrap_env: dict[str, str], settings, args: argparse.Namespace) -
     report = sink.close(timeout_s=300)
     total_s = time.perf_counter() - began
     cpu = me.cpu_times()
+    broker_cpu = cpu_s(broker) - broker_began
     rss["end"] = me.memory_info().rss / MIB
     return {
         "count": stats.transactions,
@@ -97,6 +117,13 @@ def measure(bootstrap_env: dict[str, str], settings, args: argparse.Namespace) -
         "messages_per_s": round(2 * stats.transactions / total_s),
         "cpu_s_user": round(cpu.user - cpu_began.user, 2),
         "cpu_s_system": round(cpu.system - cpu_began.system, 2),
+        "broker_cpu_s": round(broker_cpu, 2),
+        "cpu_us_per_tx": round(
+            (cpu.user - cpu_began.user + cpu.system - cpu_began.system) / stats.transactions * 1e6,
+            2,
+        ),
+        "broker_cpu_us_per_tx": round(broker_cpu / stats.transactions * 1e6, 2),
+        "producer_overrides": args.producer,
         "rss_mib": {k: round(v, 1) for k, v in rss.items()},
         "rss_samples_mib": [round(s[2], 1) for s in samples],
         "delivered": {t: report.delivered(t) for t in (topics.TRANSACTIONS, topics.LABELS)},
@@ -120,6 +147,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kafka-heap-mb", default="1024")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--producer",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a producer setting over the bulk profile, e.g. compression.type=none (repeatable)",
+    )
     parser.add_argument("--no-lock", action="store_true", help="do not wait for the bench lock")
     args = parser.parse_args()
 
@@ -133,7 +167,7 @@ def main() -> int:
             bootstrap = stack.settings.bootstrap_servers
             before = {t: end_offsets(bootstrap, t) for t in (topics.TRANSACTIONS, topics.LABELS)}
             print(f"generating {args.count:,} transactions in batch mode…", flush=True)
-            result = measure(stack.env, stack.settings, args)
+            result = measure(stack.settings, args)
             result["broker_counted"] = {t: end_offsets(bootstrap, t) - before[t] for t in before}
         result["load_average_before"] = [round(x, 2) for x in load_before]
         result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -149,7 +183,9 @@ def main() -> int:
         f"\n{result['count']:,} transactions (and as many labels) acknowledged in "
         f"{result['seconds_to_acknowledge']} s: {result['tx_per_s_acknowledged']:,} tx/s "
         f"({result['messages_per_s']:,} messages/s)\n"
-        f"CPU: {result['cpu_s_user']} s user + {result['cpu_s_system']} s system in this process\n"
+        f"CPU: {result['cpu_s_user']} s user + {result['cpu_s_system']} s system in this process "
+        f"({result['cpu_us_per_tx']} µs/tx); broker {result['broker_cpu_s']} s "
+        f"({result['broker_cpu_us_per_tx']} µs/tx)\n"
         f"RSS: start {rss['start']:,.0f} MiB, middle {rss.get('middle', 0):,.0f} MiB, "
         f"end {rss['end']:,.0f} MiB\n"
         f"broker counted: {result['broker_counted']}; failed: {result['failed'] or 0}\n"

@@ -96,7 +96,9 @@ def test_batch_delivers_every_transaction_and_its_label(kafka: StackHandle) -> N
 
 def test_stream_mode_sends_its_rate(kafka: StackHandle) -> None:
     before = snapshot(kafka.settings)
-    result = kafka.cli("generate", "stream", "--rate", "200", "--duration-s", "5", timeout=120)
+    result = kafka.cli(
+        "generate", "stream", "--rate", "200", "--duration-s", "5", "--fraud-rate", "0", timeout=120
+    )
     assert "failed 0" in result.stdout
     after = snapshot(kafka.settings)
     sent = sum(after[topics.TRANSACTIONS].values()) - sum(before[topics.TRANSACTIONS].values())

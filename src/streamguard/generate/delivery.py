@@ -83,8 +83,10 @@ class KafkaSink:
         bulk: bool = False,
         delivery_timeout_s: float | None = None,
         say: Callable[[str], None] = lambda text: print(text, file=sys.stderr),
+        extra: dict[str, Any] | None = None,
     ):
         overrides: dict[str, Any] = dict(BULK_OVERRIDES) if bulk else {}
+        overrides.update(extra or {})
         if delivery_timeout_s is not None:
             overrides["message.timeout.ms"] = int(delivery_timeout_s * 1000)
         overrides.update(
