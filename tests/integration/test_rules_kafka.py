@@ -328,11 +328,14 @@ def test_restart_resumes_from_the_last_checkpoint(
         make_tx(other, "6000.00", t0 + 3000, "t1"),
     )
     rules_stack.cli("up", "--only", "kafka,rules", timeout=300)
-    alert_log.wait_for(
-        {f"HIGH_VELOCITY:{account}-t4", f"HIGH_AMOUNT:{other}-t1"},
-        timeout_s=90,
-        tick=watermark_pusher(rules_stack, run),
-    )
+    try:
+        alert_log.wait_for(
+            {f"HIGH_VELOCITY:{account}-t4", f"HIGH_AMOUNT:{other}-t1"},
+            timeout_s=90,
+            tick=watermark_pusher(rules_stack, run),
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nrules log:\n{tail(paths.log('rules'), 60)}") from exc
     # The burst began with a transaction read before the crash: the pattern's state came back.
     evidence = alert_log.seen[f"HIGH_VELOCITY:{account}-t4"][0].evidence
     assert evidence["first_transaction_id"] == f"{account}-t1"

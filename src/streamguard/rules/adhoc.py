@@ -42,6 +42,7 @@ def run_query(
     Closing the iterator (or leaving the loop that reads it) cancels the Flink job.
     """
     env = create_environment(settings, jars=[connector_jar(settings)])
+    env.get_config().set("pipeline.name", "streamguard-sql")
     group = f"streamguard-sql-{uuid.uuid4().hex[:8]}"
     startup = "earliest-offset" if from_beginning else "latest-offset"
     register_transactions(env, settings, Source.kafka(settings, group, startup=startup))

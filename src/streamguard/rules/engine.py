@@ -126,12 +126,15 @@ def create_environment(
     jars: list[Path] | None = None,
     ui_port: int = 0,
     restore_from: Path | None = None,
+    checkpoints: bool = False,
 ) -> TableEnvironment:
     """A streaming table environment configured for StreamGuard.
 
     `ui_port` serves the Flink UI of the embedded cluster (0: a random free port). `remote` is
     HOST:PORT of an existing cluster's REST endpoint; that cluster then keeps the checkpoints
     where its own configuration says. `restore_from` is a retained checkpoint to resume from.
+    Only the rules job itself sets `checkpoints`: an ad-hoc query or a replay must never leave
+    a checkpoint that the rules job would later take for its own.
     """
     os.environ.setdefault(
         "JVM_ARGS", f"-Xmx{settings.flink_heap_mb}m -Xms{settings.flink_heap_mb}m"
@@ -148,19 +151,24 @@ def create_environment(
         # Heap state: the rules keep minutes of events per account, small enough for the heap,
         # and the fastest backend there is. TTL bounds what an idle account leaves behind.
         "state.backend.type": "hashmap",
-        "execution.checkpointing.interval": f"{settings.checkpoint_interval_s} s",
-        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "table.exec.state.ttl": STATE_TTL,
+        # SQL operators copy what they keep, so records can be passed on without a copy.
+        "pipeline.object-reuse": "true",
     }
     options["rest.port"] = str(ui_port)
     if jars:
         options["pipeline.jars"] = ";".join(jar.as_uri() for jar in jars)
+    if checkpoints:
+        options["execution.checkpointing.interval"] = f"{settings.checkpoint_interval_s} s"
+        options["execution.checkpointing.externalized-checkpoint-retention"] = (
+            "RETAIN_ON_CANCELLATION"
+        )
     if remote:
         host, _, port = remote.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"remote must be HOST:PORT, got {remote!r}")
         options.update({"execution.target": "remote", "rest.address": host, "rest.port": port})
-    else:
+    elif checkpoints:
         options["execution.checkpointing.dir"] = checkpoint_root(settings).as_uri()
     if restore_from is not None:
         options["execution.state-recovery.path"] = restore_from.as_uri()
@@ -244,6 +252,7 @@ def build_rules_job(
         jars=[connector_jar(settings)],
         ui_port=settings.flink_ui_port,
         restore_from=restore_from,
+        checkpoints=True,
     )
     register_tables(env, settings, Source.kafka(settings), kafka_alerts_sink(settings))
     return statement_set(env, rules if rules is not None else load_rules(), settings.rule_params)

@@ -34,6 +34,7 @@ def replay(settings: Settings, path: Path, *, rules: list[Rule] | None = None) -
     rules = rules if rules is not None else load_rules()
     check_overrides(rules, settings.rule_params)
     env = create_environment(settings)
+    env.get_config().set("pipeline.name", "streamguard-replay")
     register_tables(env, settings, Source.file(path.resolve()), {"connector": "blackhole"})
     query = "\nUNION ALL\n".join(rule.alert_sql(settings.rule_params) for rule in rules)
     alerts = []
