@@ -245,7 +245,8 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=200_000)
     parser.add_argument("--rate", type=int, default=5_000)
     parser.add_argument("--seconds", type=int, default=120)
-    parser.add_argument("--heap-mb", type=int, default=1024)
+    parser.add_argument("--heap-mb", type=int, default=3072)
+    parser.add_argument("--jvm-flags", default="-XX:+UseParallelGC", help="extra flags for Flink")
     args = parser.parse_args()
     run = f"B{int(time.time()) % 100000}"
     env = {
@@ -254,11 +255,14 @@ def main() -> None:
         "STREAMGUARD_CHECKPOINT_INTERVAL_S": "10",
         "STREAMGUARD_WATERMARK_DELAY_S": "2",
         "STREAMGUARD_IDLE_TIMEOUT_S": "5",
+        # the rules process passes JVM_ARGS on to Flink's JVM (heap, collector)
+        "JVM_ARGS": f"-Xmx{args.heap_mb}m -Xms{args.heap_mb}m {args.jvm_flags}",
     }
     with running_stack(only="kafka", **env) as stack:
         start_ms = int(time.time() * 1000) - args.preload // 2 - 600_000
         took = preload(stack, args.preload, args.accounts, run, start_ms)
         print(f"preloaded {args.preload:,} transactions in {took:.1f} s")
+        print(f"rules JVM: {env['JVM_ARGS']}; {args.accounts:,} accounts, 2,000 tx/event-s")
         consumer = alert_consumer(stack)
         began = time.monotonic()
         stack.cli("up", "--only", "kafka,rules", timeout=300)
