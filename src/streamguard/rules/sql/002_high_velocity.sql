@@ -19,7 +19,9 @@ SELECT transaction_id, account_id, amount, ts_ms,
            'first_transaction_id', first_transaction_id,
            'span_ms', CAST(ts_ms - first_ts_ms AS STRING),
            'window_s', '${window_s}'] AS evidence
-FROM transactions_on_time
+-- Only the columns the pattern reads: a pattern buffers whole rows, and the planner does not
+-- prune them for MATCH_RECOGNIZE.
+FROM (SELECT account_id, transaction_id, amount, ts_ms, ts FROM transactions_on_time)
 MATCH_RECOGNIZE (
     PARTITION BY account_id
     ORDER BY ts

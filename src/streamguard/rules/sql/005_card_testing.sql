@@ -16,7 +16,9 @@ SELECT transaction_id, account_id, amount, ts_ms,
            'small_sum_brl', CAST(small_sum AS STRING),
            'first_small_ts_ms', CAST(first_small_ts_ms AS STRING),
            'window_s', '${window_s}'] AS evidence
-FROM transactions_on_time
+-- Only the columns the pattern reads: a pattern buffers whole rows, and the planner does not
+-- prune them for MATCH_RECOGNIZE.
+FROM (SELECT account_id, transaction_id, amount, ts_ms, ts FROM transactions_on_time)
 MATCH_RECOGNIZE (
     PARTITION BY account_id
     ORDER BY ts
