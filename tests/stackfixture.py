@@ -53,7 +53,7 @@ def stack_env(state_dir: Path, **extra: str) -> dict[str, str]:
     return private_env(
         state_dir,
         inherit=False,
-        **{
+        extra={
             "STREAMGUARD_KAFKA_HEAP_MB": "384",
             "STREAMGUARD_FLINK_HEAP_MB": "768",
             "STREAMGUARD_CHECKPOINT_INTERVAL_S": "2",

@@ -30,7 +30,9 @@ def test_private_env_never_inherits_places_or_ports() -> None:
 
 
 def test_private_env_without_inheritance_and_with_extras() -> None:
-    env = private_env(Path("/tmp/t"), base=CALLER, inherit=False, STREAMGUARD_KAFKA_HEAP_MB="384")
+    env = private_env(
+        Path("/tmp/t"), base=CALLER, inherit=False, extra={"STREAMGUARD_KAFKA_HEAP_MB": "384"}
+    )
     assert "STREAMGUARD_FLINK_PARALLELISM" not in env
     settings = settings_from(env)
     assert settings.kafka_heap_mb == 384

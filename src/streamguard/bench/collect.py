@@ -180,25 +180,34 @@ def per_second(
     }
 
 
+def _count(conn: psycopg.Connection, sql: str, params: tuple) -> int:
+    row = conn.execute(sql, params).fetchone()
+    return int(row[0]) if row else 0
+
+
 def window_counts(
     conn: psycopg.Connection, window: tuple[datetime, datetime], decisions: bool
 ) -> dict[str, int]:
     """How many rows were stored and decided during a wall-clock window."""
     counts = {
-        "stored": conn.execute(
-            "SELECT count(*) FROM transactions WHERE stored_at >= %s AND stored_at < %s", window
-        ).fetchone()[0]
+        "stored": _count(
+            conn,
+            "SELECT count(*) FROM transactions WHERE stored_at >= %s AND stored_at < %s",
+            window,
+        )
     }
     if decisions:
-        counts["decided"] = conn.execute(
+        counts["decided"] = _count(
+            conn,
             f"SELECT count(*) FROM transactions t LEFT JOIN decisions d USING (transaction_id)"
             f" WHERE {DECIDED_AT} >= %s AND {DECIDED_AT} < %s",
             window,
-        ).fetchone()[0]
-        counts["decisions"] = conn.execute(
+        )
+        counts["decisions"] = _count(
+            conn,
             "SELECT count(*) FROM decisions WHERE first_decided_at >= %s AND first_decided_at < %s",
             window,
-        ).fetchone()[0]
+        )
     return counts
 
 

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,11 @@ def free_port() -> int:
 
 
 def private_env(
-    state_dir: Path, *, inherit: bool = True, base: dict[str, str] | None = None, **extra: str
+    state_dir: Path,
+    *,
+    inherit: bool = True,
+    base: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """STREAMGUARD_* variables for a private local stack on free ports.
 
@@ -59,7 +63,7 @@ def private_env(
             "STREAMGUARD_KAFKA_CONTROLLER_PORT": str(free_port()),
             "STREAMGUARD_PG_PORT": str(free_port()),
             "STREAMGUARD_FLINK_UI_PORT": str(free_port()),
-            **extra,
+            **(extra or {}),
         }
     )
     return env
@@ -74,7 +78,7 @@ def settings_from(env: dict[str, str]) -> Settings:
     }
     if "rule_params" in values:
         values["rule_params"] = json.loads(str(values["rule_params"]))
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type,call-arg]
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,11 @@ class PrivateStack:
 
 @contextmanager
 def private_stack(
-    only: str = "", *, keep: bool = False, inherit: bool = True, **extra: str
+    only: str = "",
+    *,
+    keep: bool = False,
+    inherit: bool = True,
+    extra: Mapping[str, str] | None = None,
 ) -> Iterator[PrivateStack]:
     """Start a stack in a fresh temporary folder, yield it, then stop it and delete its data.
 
@@ -109,7 +117,7 @@ def private_stack(
     """
     state_dir = Path(tempfile.mkdtemp(prefix="streamguard-bench-"))
     state_dir.chmod(0o755)  # the PostgreSQL cluster's owner must reach its data folder
-    env = private_env(state_dir, inherit=inherit, **extra)
+    env = private_env(state_dir, inherit=inherit, extra=extra)
     stack = PrivateStack(env, settings_from(env))
     try:
         result = stack.cli("up", *(["--only", only] if only else []), check=False, timeout=600)

@@ -81,6 +81,11 @@ class Score:
 Predicate = Callable[[Outcome], bool]
 
 
+def fired_by(rules: frozenset[str] | set[str]) -> Predicate:
+    """A predicate: some rule of `rules` alerted on the outcome."""
+    return lambda o: bool(o.rules & rules)
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
@@ -128,10 +133,11 @@ def per_rule(outcomes: list[Outcome], rules: Iterable[str]) -> dict[str, dict[st
     result: dict[str, dict[str, object]] = {}
     for rule in sorted(set(rules) | {r for o in outcomes for r in o.rules}):
         targets = RULE_TARGETS.get(rule, ())
-        fired = score(outcomes, lambda o, r=rule: r in o.rules, lambda o: o.is_fraud)
+        by_rule = fired_by({rule})
+        fired = score(outcomes, by_rule, lambda o: o.is_fraud)
         on_target = [o for o in outcomes if o.scenario in targets]
-        recall = score(on_target, lambda o, r=rule: r in o.rules, lambda o: True).recall
-        caught, incidents = incident_recall(on_target, lambda o, r=rule: r in o.rules)
+        recall = score(on_target, by_rule, lambda o: True).recall
+        caught, incidents = incident_recall(on_target, by_rule)
         result[rule] = {
             "alerts": fired.true_positives + fired.false_positives,
             "precision": _round(fired.precision),
@@ -162,9 +168,7 @@ def per_scenario(outcomes: list[Outcome]) -> dict[str, dict[str, object]]:
         else:
             caught, incidents = incident_recall(members, lambda o: o.flagged)
             targets = {r for r, scenarios in RULE_TARGETS.items() if scenario in scenarios}
-            by_targets = score(
-                outcomes, lambda o, t=targets: bool(o.rules & t), lambda o: o.is_fraud
-            )
+            by_targets = score(outcomes, fired_by(targets), lambda o: o.is_fraud)
             entry.update(
                 recall=_round(flagged / len(members)),
                 incidents=incidents,

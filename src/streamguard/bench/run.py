@@ -63,7 +63,7 @@ def run(plan: BenchPlan, progress: Progress) -> dict[str, Any]:
     steps = []
     for index, rate in enumerate(plan.rates):
         progress.set_phase("starting a private stack (Kafka, PostgreSQL, Flink, ledger)")
-        with private_stack(keep=plan.keep_state, **plan.stack_env) as stack:
+        with private_stack(keep=plan.keep_state, extra=plan.stack_env) as stack:
             progress.say(f"stack up in {stack.settings.state_path}")
             load_blocklist(stack)
             if index == 0 and plan.limits:
