@@ -242,3 +242,20 @@ def test_menu_runs_the_chosen_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert code == 0
     assert calls[0][1] == {"count": 1234} and calls[0][0].seed == 5
+
+
+def test_32_accounts_per_tx_s_keep_legit_accounts_21_s_apart() -> None:
+    # Two thirds of the accounts are busy at any time at this rate; none may be crowded.
+    engine = Engine(GeneratorConfig(accounts=16_000), seed=4, mode="stream")
+    t, seen = START_MS, {}
+    for _ in range(40 * 50):  # 40 s of 20 ms ticks at 500 tx/s
+        slots = t + np.arange(1, 11) * 2
+        t = int(slots[-1])
+        chunk = engine.take(slots, replace=True)
+        for account, ts, scenario in zip(
+            chunk.account.tolist(), chunk.ts.tolist(), chunk.scenario.tolist(), strict=True
+        ):
+            if scenario == 0:
+                assert ts - seen.get(account, -(10**15)) >= 21_000
+                seen[account] = ts
+    assert engine.crowded == 0
