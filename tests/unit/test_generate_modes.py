@@ -259,3 +259,9 @@ def test_32_accounts_per_tx_s_keep_legit_accounts_21_s_apart() -> None:
                 assert ts - seen.get(account, -(10**15)) >= 21_000
                 seen[account] = ts
     assert engine.crowded == 0
+
+
+def test_attack_commentary_writes_amounts_the_brazilian_way() -> None:
+    from streamguard.generate.modes import brl
+
+    assert (brl(123456789), brl(5)) == ("R$ 1.234.567,89", "R$ 0,05")

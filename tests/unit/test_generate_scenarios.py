@@ -242,3 +242,22 @@ def test_legit_accounts_keep_their_distance_in_time(run) -> None:
     for seq in by_account([tx for tx in txs if tx.scenario == "legit"]).values():
         gaps = np.diff([tx.ts for tx in seq])
         assert (gaps >= 21_000).all()
+
+
+@pytest.mark.parametrize("scenario", FRAUD_SCENARIOS)
+def test_mean_episode_lengths_match_the_builders(scenario: str) -> None:
+    # The engine turns a share of fraudulent transactions into episodes with these means.
+    from streamguard.generate.scenarios import BUILDERS, MEAN_FRAUD_TX, wants_mule
+
+    engine = Engine(GeneratorConfig(accounts=1000), seed=8)
+    kit, rng, pop = engine.kit, np.random.default_rng(0), engine.population
+    lengths = []
+    for _ in range(1500):
+        start = START_MS + int(rng.integers(0, 86_400_000))
+        while scenario == "night_spending" and not clock.is_night(start):
+            start = START_MS + int(rng.integers(0, 86_400_000))
+        mule = wants_mule(kit, scenario)
+        account = int(rng.integers(pop.size, pop.total) if mule else rng.integers(0, pop.size))
+        episode = BUILDERS[scenario](kit, account, start)
+        lengths.append(sum(1 for event in episode.events if event.scenario))
+    assert np.mean(lengths) == pytest.approx(MEAN_FRAUD_TX[scenario], rel=0.05)

@@ -257,6 +257,12 @@ def _sleep_until(wall_ms: int, stopper: Stopper | None, sink: Sink) -> None:
         time.sleep(min(left, 0.2))
 
 
+def brl(cents: int) -> str:
+    """An amount the Brazilian way: R$ 1.234,56."""
+    reais = f"{cents // 100:,}".replace(",", ".")
+    return f"R$ {reais},{cents % 100:02d}"
+
+
 def describe_row(engine: Engine, chunk: Chunk, row: int) -> str:
     """One transaction in words, for attack mode's running commentary."""
     from datetime import datetime
@@ -270,11 +276,9 @@ def describe_row(engine: Engine, chunk: Chunk, row: int) -> str:
     place = chunk.custom.get(row) or pop.place(account, int(chunk.device[row]))
     city = CITIES[place.city]
     when = datetime.fromtimestamp(int(chunk.ts[row]) / 1000, tz=clock.LOCAL_TZ)
-    cents = int(chunk.cents[row])
-    amount = f"R$ {cents // 100:,}.{cents % 100:02d}".replace(",", "X").replace(".", ",")
     return (
         f"{when:%Y-%m-%d %H:%M:%S} {SCENARIOS[int(chunk.scenario[row])]:<17} "
-        f"{pop.account_id(account)} {amount.replace('X', '.'):>14} "
+        f"{pop.account_id(account)} {brl(int(chunk.cents[row])):>14} "
         f"{CHANNELS[int(chunk.channel[row])].value:<6} "
         f"{pop.merchants[int(chunk.merchant[row])].name} — {city.name}-{city.state} "
         f"({place.device_id})"
