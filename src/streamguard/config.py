@@ -40,7 +40,7 @@ class Settings(BaseSettings):
 
     # Flink SQL.
     flink_ui_port: int = 8081
-    flink_heap_mb: int = 1024
+    flink_heap_mb: int = 2560
     flink_parallelism: int = 1
     flink_remote: str = ""  # HOST:PORT of an existing cluster's REST endpoint
     watermark_delay_s: int = 2
