@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     flink_parallelism: int = 1
     flink_remote: str = ""  # HOST:PORT of an existing cluster's REST endpoint
     watermark_delay_s: int = 2
-    idle_timeout_s: int = 5
+    idle_timeout_s: int = 30
     checkpoint_interval_s: int = 10
     local_time_zone: str = "America/Sao_Paulo"
     rule_params: dict[str, str] = Field(default_factory=dict)
