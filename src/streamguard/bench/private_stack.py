@@ -91,15 +91,21 @@ class PrivateStack:
     def cli(
         self, *args: str, check: bool = True, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
-        """Run `streamguard ARGS` against this stack."""
-        return subprocess.run(
+        """Run `streamguard ARGS` against this stack; with `check`, fail showing its output."""
+        result = subprocess.run(
             [sys.executable, "-m", "streamguard.cli.main", *args],
             env=self.env,
             capture_output=True,
             text=True,
-            check=check,
+            check=False,
             timeout=timeout,
         )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"streamguard {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
+        return result
 
 
 @contextmanager
@@ -109,13 +115,14 @@ def private_stack(
     keep: bool = False,
     inherit: bool = True,
     extra: Mapping[str, str] | None = None,
+    prefix: str = "streamguard-bench-",
 ) -> Iterator[PrivateStack]:
     """Start a stack in a fresh temporary folder, yield it, then stop it and delete its data.
 
     `only` is a comma-separated list of components (empty: all of them). With `keep`, the state
     folder (logs included) survives for a post-mortem.
     """
-    state_dir = Path(tempfile.mkdtemp(prefix="streamguard-bench-"))
+    state_dir = Path(tempfile.mkdtemp(prefix=prefix))
     state_dir.chmod(0o755)  # the PostgreSQL cluster's owner must reach its data folder
     env = private_env(state_dir, inherit=inherit, extra=extra)
     stack = PrivateStack(env, settings_from(env))
