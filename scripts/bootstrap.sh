@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what StreamGuard needs and is missing: Java 17 and Maven (Debian packages), then a
+# Installs what StreamGuard needs and is missing: a Java 17 JDK (the rules' own SQL functions
+# are compiled on first use) and Maven (Debian packages), then a
 # virtualenv in .venv with the package. PostgreSQL 15 is installed by `streamguard up` when the
 # local cluster needs it; the Kafka and Flink connector jars are fetched by Maven into ~/.m2.
 set -euo pipefail
@@ -15,7 +16,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
 }
 
-command -v java >/dev/null || apt_install openjdk-17-jre-headless
+command -v javac >/dev/null || apt_install openjdk-17-jdk-headless
 command -v mvn >/dev/null || apt_install maven
 
 PYTHON="${PYTHON:-python3}"

@@ -17,6 +17,8 @@ from pathlib import Path
 
 _HEADER = re.compile(r"^--\s*(?P<key>[a-z_]+)(?:\s+(?P<param>[a-z_0-9]+))?\s*:\s*(?P<value>.*)$")
 _PLACEHOLDER = re.compile(r"\$\{([a-z_0-9]+)\}")
+_RULE_PARAM = re.compile(r"\$\{([A-Z][A-Z0-9_]*\.[a-z_0-9]+)\}")
+_VIEW_NAME = re.compile(r"^--\s*view:\s*(?P<name>[a-z][a-z0-9_]*)\s*$")
 _RULE_ID = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 
@@ -71,6 +73,67 @@ class Rule:
     def insert_sql(self, sink: str, overrides: dict[str, str] | None = None) -> str:
         """The INSERT that runs this rule into the alerts sink."""
         return f"INSERT INTO {sink}\n{self.alert_sql(overrides)}"
+
+
+@dataclass(frozen=True)
+class View:
+    """A shared view that rules read (`rules/views/*.sql`), computed once for all of them.
+
+    Its `${RULE_ID.param}` placeholders take the rules' parameter values, so a window stays
+    owned by its rule and configured under the rule's name.
+    """
+
+    name: str
+    body: str
+    path: Path
+
+    def render(self, rules: list[Rule], overrides: dict[str, str] | None = None) -> str:
+        """The view's SELECT with each `${RULE_ID.param}` replaced by that rule's value."""
+        values = {
+            f"{rule.rule_id}.{name}": value for rule in rules for name, value in rule.params.items()
+        }
+        values.update({key: value for key, value in (overrides or {}).items() if key in values})
+
+        def substitute(match: re.Match[str]) -> str:
+            key = match.group(1)
+            if key not in values:
+                raise RuleError(f"{self.path.name}: ${{{key}}} names no parameter of a loaded rule")
+            rule_id, _, name = key.partition(".")
+            return _numeric_literal(rule_id, name, values[key])
+
+        return _RULE_PARAM.sub(substitute, self.body)
+
+    def create_sql(self, rules: list[Rule], overrides: dict[str, str] | None = None) -> str:
+        """The CREATE TEMPORARY VIEW statement."""
+        return f"CREATE TEMPORARY VIEW {self.name} AS\n{self.render(rules, overrides)}"
+
+
+def parse_view(path: Path) -> View:
+    """Parse one view file: a `-- view: name` line, comments, then one SELECT."""
+    name = ""
+    body_lines: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = _VIEW_NAME.match(line.strip())
+        if match and not name:
+            name = match.group("name")
+        elif not line.strip().startswith("--"):
+            body_lines.append(line)
+    body = "\n".join(body_lines).strip().rstrip(";")
+    if not name:
+        raise RuleError(f"{path.name}: a view file starts with `-- view: name`")
+    if not body.upper().startswith(("SELECT", "WITH")):
+        raise RuleError(f"{path.name}: the body must be one SELECT")
+    return View(name=name, body=body, path=path)
+
+
+def views_dir() -> Path:
+    """The folder of the packaged shared views."""
+    return Path(str(resources.files("streamguard.rules") / "views"))
+
+
+def load_views(folder: Path | None = None) -> list[View]:
+    """Every shared view, in file order."""
+    return [parse_view(path) for path in sorted((folder or views_dir()).glob("*.sql"))]
 
 
 def _numeric_literal(rule_id: str, name: str, value: str) -> str:
