@@ -101,10 +101,14 @@ def build_cases() -> list[Case]:
     for n, amount in enumerate(["2500.00", "2500.00", "2500.00", "2500.01"], 1):
         hva_over.tx(f"t{n}", NOON_MS + n * 60_000, amount)
     hva_over.expect("HIGH_VELOCITY_AMOUNT", "t4")
-    hva_apart = Case("hva-apart").tx("t1", NOON_MS, "6000.00")
-    hva_apart.tx("t2", NOON_MS + 300_001, "6000.00")
+    # The window is exclusive, like HIGH_VELOCITY's: 299.999 s apart is within, 300 s is not.
+    hva_in = Case("hva-window-in").tx("t1", NOON_MS, "6000.00")
+    hva_in.tx("t2", NOON_MS + 299_999, "6000.00").expect("HIGH_VELOCITY_AMOUNT", "t2")
+    hva_in.expect("HIGH_AMOUNT", "t1").expect("HIGH_AMOUNT", "t2")
+    hva_apart = Case("hva-window-edge").tx("t1", NOON_MS, "6000.00")
+    hva_apart.tx("t2", NOON_MS + 300_000, "6000.00")
     hva_apart.expect("HIGH_AMOUNT", "t1").expect("HIGH_AMOUNT", "t2")
-    c += [hva_eq, hva_over, hva_apart]
+    c += [hva_eq, hva_over, hva_in, hva_apart]
     # NIGHT_SPENDING: 22:00 to 06:00 São Paulo time, over R$ 1,000.00.
     c += [
         Case("ns-2159").tx("t1", 22 * HOUR_MS - 1, "1500.00"),
@@ -237,10 +241,11 @@ def test_alerts_carry_event_time_and_evidence(alerts: list[dict]) -> None:
         ts_ms, amount = sent[alert["transaction_id"]]
         assert alert["ts_ms"] == ts_ms
         assert alert["amount"] == amount
+    # The evidence is the whole window at t5: all five transactions, 4 s from first to last.
     assert by_id["HIGH_VELOCITY:hv-five-t5"]["evidence"] == {
-        "count": "4",
-        "first_transaction_id": "hv-five-t2",
-        "span_ms": "3000",
+        "count": "5",
+        "first_transaction_id": "hv-five-t1",
+        "span_ms": "4000",
         "window_s": "60",
     }
     assert by_id["HIGH_VELOCITY_AMOUNT:hva-over-t4"]["evidence"]["sum_brl"] == "10000.01"

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from streamguard.config import Settings
-from streamguard.rules.catalog import RuleError, check_overrides, load_rules, parse_rule
+from streamguard.rules.catalog import (
+    RuleError,
+    check_overrides,
+    load_rules,
+    load_views,
+    parse_rule,
+    parse_view,
+)
 from streamguard.rules.engine import latest_checkpoint
 from streamguard.rules.runner import prune_checkpoints
 
@@ -46,10 +53,36 @@ def test_every_rule_has_a_complete_header_and_says_why() -> None:
 
 def test_stateful_rules_read_only_on_time_events() -> None:
     """The late-event policy: windows and patterns skip late events, filters judge them all."""
+    (history,) = load_views()
+    assert set(re.findall(r"\bFROM\s+(\w+)", history.body)) == {"transactions_on_time"}
     for rule in load_rules():
-        stateful = re.search(r"\bOVER\b|MATCH_RECOGNIZE", rule.body) is not None
-        sources = set(re.findall(r"\bFROM\s+(transactions\w*)", rule.body))
-        assert sources == ({"transactions_on_time"} if stateful else {"transactions"}), rule.rule_id
+        sources = set(re.findall(r"\bFROM\s+(transactions\w*|account_history)\b", rule.body))
+        if rule.rule_id in {"HIGH_AMOUNT", "NIGHT_SPENDING"}:
+            assert sources == {"transactions"}, rule.rule_id
+        else:
+            assert sources and sources <= {"account_history", "transactions_on_time"}, rule.rule_id
+
+
+def test_the_shared_view_takes_its_windows_from_the_rules() -> None:
+    (history,) = load_views()
+    assert history.name == "account_history"
+    default = history.render(load_rules())
+    assert "CAST(60 * 1000 AS BIGINT)) OVER w AS velocity_window" in default
+    assert "CAST(300 * 1000 AS BIGINT)) OVER w AS spend_window" in default
+    changed = history.render(load_rules(), {"HIGH_VELOCITY.window_s": "30"})
+    assert "CAST(30 * 1000 AS BIGINT)) OVER w AS velocity_window" in changed
+    assert history.create_sql(load_rules()).startswith("CREATE TEMPORARY VIEW account_history AS\n")
+    with pytest.raises(RuleError, match="must be a number"):
+        history.render(load_rules(), {"HIGH_VELOCITY.window_s": "60) OR (1"})
+
+
+def test_a_view_must_name_itself_and_known_rule_parameters(tmp_path: Path) -> None:
+    nameless = write_rule(tmp_path, "a.sql", "-- a view", "SELECT 1")
+    with pytest.raises(RuleError, match="view: name"):
+        parse_view(nameless)
+    view = parse_view(write_rule(tmp_path, "b.sql", "-- view: v", "SELECT ${NO_RULE.window_s}"))
+    with pytest.raises(RuleError, match="NO_RULE.window_s"):
+        view.render(load_rules())
 
 
 def test_alert_sql_builds_the_deterministic_alert_id() -> None:
@@ -64,9 +97,9 @@ def test_alert_sql_builds_the_deterministic_alert_id() -> None:
 def test_overrides_change_thresholds_without_touching_the_logic() -> None:
     rule = next(r for r in load_rules() if r.rule_id == "HIGH_VELOCITY")
     default, changed = rule.render(), rule.render({"HIGH_VELOCITY.min_count": "6"})
-    assert "PATTERN (T{4})" in default
-    assert "PATTERN (T{6})" in changed
-    assert changed.replace("{6}", "{4}").replace("'6'", "'4'") == default
+    assert "velocity_window.tx_count >= 4" in default
+    assert "velocity_window.tx_count >= 6" in changed
+    assert changed.replace(">= 6", ">= 4") == default
     night = next(r for r in load_rules() if r.rule_id == "NIGHT_SPENDING")
     assert "amount > 1500.00" in night.render({"NIGHT_SPENDING.min_amount_brl": " 1500.00 "})
 

@@ -6,22 +6,14 @@
 -- param window_s: 300
 --
 -- Why: a drained account rarely goes in one transfer; it goes in several medium ones that each
--- stay under HIGH_AMOUNT. A per-event sliding sum (OVER window on event time), so the alert
--- fires on the transaction that crosses the line, whatever the clock minute.
+-- stay under HIGH_AMOUNT. A per-event sliding sum (account_history.spend_window: the
+-- transactions less than window_s older than this one, this one included), so the alert fires
+-- on the transaction that crosses the line, whatever the clock minute.
 -- Late events (behind the watermark) are skipped: see rules/README.md.
 SELECT transaction_id, account_id, amount, ts_ms,
-       MAP['sum_brl', CAST(sum_brl AS STRING),
-           'count', CAST(tx_count AS STRING),
+       MAP['sum_brl', CAST(spend_window.amount_sum AS STRING),
+           'count', CAST(spend_window.tx_count AS STRING),
            'window_s', '${window_s}',
            'threshold_brl', '${max_sum_brl}'] AS evidence
-FROM (
-    SELECT transaction_id, account_id, amount, ts_ms,
-           SUM(amount) OVER w AS sum_brl,
-           COUNT(*) OVER w AS tx_count
-    FROM transactions_on_time
-    WINDOW w AS (
-        PARTITION BY account_id ORDER BY ts
-        RANGE BETWEEN INTERVAL '${window_s}' SECOND(3) PRECEDING AND CURRENT ROW
-    )
-)
-WHERE sum_brl > ${max_sum_brl}
+FROM account_history
+WHERE spend_window.amount_sum > ${max_sum_brl}
