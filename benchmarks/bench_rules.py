@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.stackfixture import StackHandle, running_stack  # noqa: E402
 
+from streamguard.config import Settings  # noqa: E402
 from streamguard.kafka import topics  # noqa: E402
 from streamguard.stack.process import Paths, read_pid  # noqa: E402
 
@@ -56,7 +57,10 @@ class Samples:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def message(rng: random.Random, n: int, accounts: int, ts_ms: int, run: str) -> tuple[str, bytes]:
+def message(
+    rng: random.Random, n: int, accounts: int, ts_ms: int, run: str, population: str = ""
+) -> tuple[str, bytes]:
+    """Transaction n of `run`, from one of the `accounts` accounts of `population` (run's own)."""
     account = rng.randrange(accounts)
     roll = rng.random()
     if roll < 0.004:
@@ -66,7 +70,7 @@ def message(rng: random.Random, n: int, accounts: int, ts_ms: int, run: str) -> 
     else:
         amount = f"{min(rng.lognormvariate(4.0, 1.0), 2500):.2f}"
     lat, lon = CITIES[account % len(CITIES)] if rng.random() > 0.001 else CITIES[-1]
-    acc = f"{run}-{account:07d}"
+    acc = f"{population or run}-{account:07d}"
     tx = TEMPLATE % (amount, f"{run}-{n}", acc, acc, lat, lon, acc, ts_ms)
     return acc, tx.encode()
 
@@ -166,8 +170,10 @@ def wait_for_alerts(
         raise SystemExit(f"timed out waiting for {sorted(wanted - seen.keys())}")
 
 
-def live(stack: StackHandle, rate: int, seconds: int, accounts: int, run: str) -> None:
-    """Produce at `rate` tx/s with event time = now, in 10 ms ticks."""
+def live(
+    stack: StackHandle, rate: int, seconds: int, accounts: int, run: str, population: str
+) -> None:
+    """Produce at `rate` tx/s with event time = now, in 10 ms ticks, from the same accounts."""
     rng = random.Random(11)
     p = producer(stack)
     began = time.monotonic()
@@ -176,7 +182,7 @@ def live(stack: StackHandle, rate: int, seconds: int, accounts: int, run: str) -
         due = int((time.monotonic() - began) * rate)
         now = int(time.time() * 1000)
         while n < due:
-            produce(p, *message(rng, n, accounts, now, run))
+            produce(p, *message(rng, n, accounts, now, run, population))
             n += 1
         p.poll(0)
         time.sleep(0.005)
@@ -247,12 +253,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=120)
     parser.add_argument("--heap-mb", type=int, default=3072)
     parser.add_argument("--jvm-flags", default="-XX:+UseParallelGC", help="extra flags for Flink")
+    parser.add_argument("--parallelism", type=int, default=Settings().flink_parallelism)
+    parser.add_argument(
+        "--checkpoint-s", type=int, default=Settings().checkpoint_interval_s, help="interval"
+    )
     args = parser.parse_args()
     run = f"B{int(time.time()) % 100000}"
     env = {
         "STREAMGUARD_FLINK_HEAP_MB": str(args.heap_mb),
         "STREAMGUARD_KAFKA_HEAP_MB": "1024",
-        "STREAMGUARD_CHECKPOINT_INTERVAL_S": "10",
+        "STREAMGUARD_CHECKPOINT_INTERVAL_S": str(args.checkpoint_s),
+        "STREAMGUARD_FLINK_PARALLELISM": str(args.parallelism),
         "STREAMGUARD_WATERMARK_DELAY_S": "2",
         "STREAMGUARD_IDLE_TIMEOUT_S": "5",
         # the rules process passes JVM_ARGS on to Flink's JVM (heap, collector)
@@ -263,6 +274,7 @@ def main() -> None:
         took = preload(stack, args.preload, args.accounts, run, start_ms)
         print(f"preloaded {args.preload:,} transactions in {took:.1f} s")
         print(f"rules JVM: {env['JVM_ARGS']}; {args.accounts:,} accounts, 2,000 tx/event-s")
+        print(f"checkpoint every {args.checkpoint_s} s; parallelism {args.parallelism}")
         consumer = alert_consumer(stack)
         began = time.monotonic()
         stack.cli("up", "--only", "kafka,rules", timeout=300)
@@ -286,7 +298,8 @@ def main() -> None:
 
         live_run = run + "L"
         live_began = time.monotonic() - began
-        live(stack, args.rate, args.seconds, args.accounts, live_run)
+        # the same accounts as the preload: state must level off once they have all been seen
+        live(stack, args.rate, args.seconds, args.accounts, live_run, population=run)
         marker = f"{live_run}-END"
         p = producer(stack)
         produce(p, *sentinel(live_run, "END", int(time.time() * 1000)))
