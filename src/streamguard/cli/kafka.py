@@ -57,7 +57,12 @@ def tail(
             seen += 1
             key = (message.key() or b"").decode(errors="replace")
             value = (message.value() or b"").decode(errors="replace")
-            headers = {k: v.decode(errors="replace") for k, v in (message.headers() or [])}
+            headers = {
+                str(pair[0]): pair[1].decode(errors="replace")
+                if isinstance(pair[1], bytes)
+                else str(pair[1])
+                for pair in (message.headers() or [])
+            }
             console.print(
                 f"[cyan]{message.partition()}:{message.offset()}[/cyan] "
                 f"[bold]{key}[/bold] {value}" + (f" {headers}" if headers else ""),
