@@ -298,6 +298,9 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=5000, help="tx/s for the latency run")
     parser.add_argument("--seconds", type=int, default=30, help="length of the latency run")
     parser.add_argument("--here", action="store_true", help="use the environment's stack")
+    parser.add_argument(
+        "--batch-size", type=int, default=0, help="the service's batch (default: its setting)"
+    )
     args = parser.parse_args()
     backlog = messages(args.tx, 0.01)
     fast, slow = bench_parse(backlog)
@@ -306,6 +309,11 @@ def main() -> None:
         f" ({fast / slow:.2f}x)"
     )
     with stack(args.here) as (settings, env):
+        if args.batch_size:
+            env = {**env, "STREAMGUARD_LEDGER_BATCH_SIZE": str(args.batch_size)}
+        print(
+            f"service batch: {env.get('STREAMGUARD_LEDGER_BATCH_SIZE', settings.ledger_batch_size)}"
+        )
         produce(settings, backlog)
         store = bench_store(settings, env, args.tx)
         print(
