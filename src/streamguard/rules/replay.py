@@ -13,7 +13,7 @@ from typing import Any
 from streamguard.config import Settings
 from streamguard.domain.models import FraudAlert
 from streamguard.rules.catalog import Rule, check_overrides, load_rules
-from streamguard.rules.engine import Source, create_environment, register_tables
+from streamguard.rules.engine import Source, columns_read, create_environment, register_tables
 
 #: The columns of a rule's alert query, in order (the alerts sink's columns).
 ALERT_FIELDS = (
@@ -35,7 +35,13 @@ def replay(settings: Settings, path: Path, *, rules: list[Rule] | None = None) -
     check_overrides(rules, settings.rule_params)
     env = create_environment(settings)
     env.get_config().set("pipeline.name", "streamguard-replay")
-    register_tables(env, settings, Source.file(path.resolve()), {"connector": "blackhole"})
+    register_tables(
+        env,
+        settings,
+        Source.file(path.resolve()),
+        {"connector": "blackhole"},
+        columns=columns_read(rules, settings.rule_params),
+    )
     query = "\nUNION ALL\n".join(rule.alert_sql(settings.rule_params) for rule in rules)
     alerts = []
     with env.execute_sql(query).collect() as rows:
