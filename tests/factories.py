@@ -9,7 +9,7 @@ from streamguard.domain.models import Channel, Transaction
 
 
 def make_transaction(**overrides: object) -> Transaction:
-    """A valid Transaction; a fresh transaction_id unless one is given."""
+    """A valid Transaction with fixed defaults and a fresh transaction_id; override any field."""
     fields: dict[str, object] = dict(
         transaction_id=str(uuid.uuid4()),
         account_id="ACC000001",

@@ -17,7 +17,8 @@ from typing import Any
 import psycopg
 from confluent_kafka import Producer
 
-from streamguard.domain.models import Channel, FraudAlert, Transaction
+from streamguard.domain.models import FraudAlert, Transaction
+from tests.factories import make_transaction
 from tests.stackfixture import StackHandle
 
 
@@ -92,27 +93,15 @@ def producer(handle: StackHandle) -> Producer:
 
 
 def make_tx(account_id: str, amount: str = "100.00", **changes: Any) -> Transaction:
-    """A valid transaction; override any field."""
+    """The shared factory's transaction, made now at a merchant of its own; override any field."""
     values: dict[str, Any] = dict(
-        transaction_id=str(uuid.uuid4()),
         account_id=account_id,
-        card_token="tok_test",
-        card_last4="4242",
         amount=Decimal(amount),
-        channel=Channel.PIX,
         merchant_id=f"M-{uuid.uuid4().hex[:8]}",
-        merchant_name="Loja Teste",
-        merchant_mcc="5311",
-        city="São Paulo",
-        state="SP",
-        lat=-23.55,
-        lon=-46.63,
-        device_id="dev-test",
-        ip_address="189.1.2.3",
         ts_ms=int(time.time() * 1000),
     )
     values.update(changes)
-    return Transaction(**values)
+    return make_transaction(**values)
 
 
 def make_alert(tx: Transaction, rule_id: str, weight: int) -> FraudAlert:

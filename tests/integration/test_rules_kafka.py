@@ -24,11 +24,12 @@ import pyflink
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from streamguard.domain.models import Channel, FraudAlert, Transaction
+from streamguard.domain.models import FraudAlert, Transaction
 from streamguard.kafka import topics
 from streamguard.rules.engine import latest_checkpoint
 from streamguard.stack.process import Paths, pid_alive, read_pid, tail
 from streamguard.stack.services import flink_job_state
+from tests.factories import make_transaction
 from tests.stackfixture import StackHandle, free_port, running_stack
 
 pytestmark = pytest.mark.integration
@@ -90,22 +91,11 @@ def alert_log(rules_stack: StackHandle) -> Iterator[AlertLog]:
 
 
 def make_tx(account_id: str, amount: str, ts_ms: int, label: str) -> Transaction:
-    return Transaction(
+    """The shared factory's transaction, with the id `{account_id}-{label}` the alerts name."""
+    return make_transaction(
         transaction_id=f"{account_id}-{label}",
         account_id=account_id,
-        card_token="tok_rules",
-        card_last4="4242",
         amount=Decimal(amount),
-        channel=Channel.PIX,
-        merchant_id="M001",
-        merchant_name="Magazine Luiza",
-        merchant_mcc="5311",
-        city="São Paulo",
-        state="SP",
-        lat=-23.55,
-        lon=-46.63,
-        device_id="dev-rules",
-        ip_address="189.1.2.3",
         ts_ms=ts_ms,
     )
 

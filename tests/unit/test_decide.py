@@ -11,11 +11,12 @@ import pytest
 from streamguard.decide.decider import triggers
 from streamguard.decide.lists import ListCache
 from streamguard.decide.parse import split
-from streamguard.domain.models import Channel, FraudAlert, Transaction
+from streamguard.domain.models import FraudAlert
 from streamguard.domain.redaction import luhn_valid, redact_card_numbers
 from streamguard.kafka import topics
 from streamguard.store.ledger import ledger_row
 from streamguard.store.lists import ListEntry, ListError, normalise
+from tests.factories import make_transaction
 
 
 class FakeMessage:
@@ -43,30 +44,7 @@ class FakeMessage:
         return (2, self._append) if self._append else (0, -1)
 
 
-def make_tx(tx_id: str = "t1", **changes: object) -> Transaction:
-    values: dict[str, object] = dict(
-        transaction_id=tx_id,
-        account_id="A1",
-        card_token="tok",
-        card_last4="4242",
-        amount=Decimal("10.00"),
-        channel=Channel.PIX,
-        merchant_id="M1",
-        merchant_name="Loja",
-        merchant_mcc="5311",
-        city="Recife",
-        state="PE",
-        lat=-8.0,
-        lon=-34.9,
-        device_id="d1",
-        ip_address="10.0.0.1",
-        ts_ms=1_700_000_000_000,
-    )
-    values.update(changes)
-    return Transaction(**values)  # type: ignore[arg-type]
-
-
-GOOD = json.loads(make_tx().to_wire())
+GOOD = json.loads(make_transaction(transaction_id="t1", account_id="A1").to_wire())
 
 
 def variant(**changes: object) -> bytes:
@@ -109,6 +87,7 @@ def test_malformed_transactions_become_dead_letters_with_a_reason(
 
 
 def test_good_and_bad_are_split_and_the_offset_moves_past_both() -> None:
+    tx = make_transaction(transaction_id="t1", account_id="A1")
     alert = FraudAlert(
         alert_id="R:t1",
         rule_id="R",
@@ -121,7 +100,7 @@ def test_good_and_bad_are_split_and_the_offset_moves_past_both() -> None:
     )
     batch = split(
         [
-            FakeMessage(topics.TRANSACTIONS, make_tx().to_wire(), 0, append_ms=1000),
+            FakeMessage(topics.TRANSACTIONS, tx.to_wire(), 0, append_ms=1000),
             FakeMessage(topics.TRANSACTIONS, b"{", 1),
             FakeMessage(topics.FRAUD_ALERTS, alert.model_dump_json().encode(), 5, append_ms=2000),
         ]
@@ -181,7 +160,9 @@ def test_list_values_are_checked_before_they_reach_the_database() -> None:
 
 def test_a_batch_decides_list_hits_alerts_and_transactions_awaited() -> None:
     cache = cache_with(ListEntry("BLOCK", "MERCHANT", "M-bad"))
-    plain, listed, awaited = make_tx("t1"), make_tx("t2", merchant_id="M-bad"), make_tx("t3")
+    plain = make_transaction(transaction_id="t1")
+    listed = make_transaction(transaction_id="t2", merchant_id="M-bad")
+    awaited = make_transaction(transaction_id="t3")
     due = triggers(
         [ledger_row(tx, 1000) for tx in (plain, listed, awaited)],
         {"t9": 9000},
