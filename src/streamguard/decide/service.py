@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import signal
+import sys
 import threading
 import time
 
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 
 GROUP_ID = "streamguard-ledger"
 INPUT_TOPICS = (topics.TRANSACTIONS, topics.FRAUD_ALERTS, topics.LABELS)
+#: The writer thread makes a dozen round trips to PostgreSQL per batch, and after each one it
+#: needs the GIL back from the parsing thread, which by default keeps it up to 5 ms.
+SWITCH_INTERVAL_S = 0.0005
 
 
 class LedgerService:
@@ -86,6 +90,7 @@ class LedgerService:
         Batches are written one at a time, in order, each with its offsets: still exactly once.
         """
         self._install_signals()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         resent = self.publisher.resend_unpublished(self.conn)
         if resent:
             log.info("resent %d committed decisions that Kafka had not acknowledged", resent)
