@@ -50,12 +50,22 @@ def stack(here: bool) -> Iterator[tuple[Settings, dict[str, str]]]:
         yield handle.settings, handle.env
 
 
-def messages(count: int, alert_share: float, seed: int = 7) -> list[tuple[str, bytes, bytes]]:
-    """(topic, key, value) for `count` transactions, with an alert after `alert_share` of them."""
+def messages(
+    count: int, alert_share: float, seed: int = 7, ids: str = "generator"
+) -> list[tuple[str, bytes, bytes]]:
+    """(topic, key, value) for `count` transactions, with an alert after `alert_share` of them.
+
+    `ids`: "generator" gives the ids `streamguard generate` sends (a run's UUID-layout prefix and
+    a sequence number, so they sort in arrival order); "random" gives random UUIDs, the worst
+    case for the ledger's primary key (every insert lands on a random index page).
+    """
     rng = random.Random(seed)
+    prefix = f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-a000-"
     out = []
-    for _ in range(count):
+    for n in range(count):
         tx = random_transaction(rng, accounts=5000)
+        if ids == "generator":
+            tx = tx.model_copy(update={"transaction_id": f"{prefix}{n:012x}"})
         out.append((topics.TRANSACTIONS, tx.account_id.encode(), tx.to_wire()))
         if rng.random() < alert_share:
             alert = FraudAlert(
@@ -299,10 +309,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30, help="length of the latency run")
     parser.add_argument("--here", action="store_true", help="use the environment's stack")
     parser.add_argument(
+        "--ids",
+        choices=("generator", "random"),
+        default="generator",
+        help="transaction ids as the generator sends them, or random UUIDs (the worst case)",
+    )
+    parser.add_argument(
         "--batch-size", type=int, default=0, help="the service's batch (default: its setting)"
     )
     args = parser.parse_args()
-    backlog = messages(args.tx, 0.01)
+    backlog = messages(args.tx, 0.01, ids=args.ids)
     fast, slow = bench_parse(backlog)
     print(
         f"validate (CPU, one core): fast path {fast:,.0f} msg/s, pydantic only {slow:,.0f} msg/s"
@@ -311,9 +327,8 @@ def main() -> None:
     with stack(args.here) as (settings, env):
         if args.batch_size:
             env = {**env, "STREAMGUARD_LEDGER_BATCH_SIZE": str(args.batch_size)}
-        print(
-            f"service batch: {env.get('STREAMGUARD_LEDGER_BATCH_SIZE', settings.ledger_batch_size)}"
-        )
+        batch = env.get("STREAMGUARD_LEDGER_BATCH_SIZE", settings.ledger_batch_size)
+        print(f"service batch: {batch}; transaction ids: {args.ids}")
         produce(settings, backlog)
         store = bench_store(settings, env, args.tx)
         print(
@@ -325,7 +340,7 @@ def main() -> None:
             f" {store['postgres_us']:.1f} us -> with a core each (they overlap: pipelined),"
             f" {1e6 / max(store['python_us'], store['postgres_us']):,.0f} tx/s"
         )
-        ceiling = bench_raw_copy(settings, messages(args.tx // 2, 0.0, seed=99))
+        ceiling = bench_raw_copy(settings, messages(args.tx // 2, 0.0, seed=99, ids=args.ids))
         print(
             f"raw COPY of ready lines into transactions (same run): {ceiling:,.0f} tx/s;"
             f" the ledger reaches {store['tx_per_s'] / ceiling:.0%} of it"
