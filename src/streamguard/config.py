@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     decision_block_score: int = 70
     list_refresh_s: float = 2.0
     ledger_batch_size: int = 5000
+    # The service's GIL switch interval: its writer thread needs the GIL back after each of a
+    # dozen PostgreSQL round trips per batch, and Python's default lets the parsing thread keep
+    # it up to 5 ms each time.
+    ledger_gil_switch_ms: float = 0.5
     ledger_instance_id: str = "ledger-1"
 
     @field_validator("database_url", "app_database_url", "app_pg_password", mode="before")

@@ -41,9 +41,6 @@ log = logging.getLogger(__name__)
 
 GROUP_ID = "streamguard-ledger"
 INPUT_TOPICS = (topics.TRANSACTIONS, topics.FRAUD_ALERTS, topics.LABELS)
-#: The writer thread makes a dozen round trips to PostgreSQL per batch, and after each one it
-#: needs the GIL back from the parsing thread, which by default keeps it up to 5 ms.
-SWITCH_INTERVAL_S = 0.0005
 
 
 class LedgerService:
@@ -90,7 +87,9 @@ class LedgerService:
         Batches are written one at a time, in order, each with its offsets: still exactly once.
         """
         self._install_signals()
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        # The writer makes a dozen round trips to PostgreSQL per batch, and after each one it
+        # needs the GIL back from the parsing thread, which by default keeps it up to 5 ms.
+        sys.setswitchinterval(self.settings.ledger_gil_switch_ms / 1000)
         resent = self.publisher.resend_unpublished(self.conn)
         if resent:
             log.info("resent %d committed decisions that Kafka had not acknowledged", resent)
