@@ -143,8 +143,13 @@ def bench_parse(batch: list[tuple[str, bytes, bytes]]) -> tuple[float, float]:
     return statistics.median(fast), statistics.median(slow)
 
 
-def bench_store(settings: Settings, env: dict[str, str], expected_tx: int) -> dict[str, float]:
-    """Drain the backlog with the real service process; tx/s, and CPU per tx of each side."""
+def bench_store(
+    settings: Settings, env: dict[str, str], expected_tx: int, already: int = 0
+) -> dict[str, float]:
+    """Drain the backlog with the real service process; tx/s, and CPU per tx of each side.
+
+    `already` transactions were stored by earlier rounds; the service stops at `expected_tx`.
+    """
     import psutil
 
     log = open(settings.state_path / "bench-ledger.log", "ab")  # noqa: SIM115
@@ -161,7 +166,7 @@ def bench_store(settings: Settings, env: dict[str, str], expected_tx: int) -> di
                 (stored,) = conn.execute(
                     "SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats"
                 ).fetchone()
-                if stored and backend is None:
+                if stored > already and backend is None:
                     (pid,) = conn.execute(
                         "SELECT pid FROM pg_stat_activity"
                         " WHERE application_name = 'streamguard-ledger'"
@@ -175,7 +180,7 @@ def bench_store(settings: Settings, env: dict[str, str], expected_tx: int) -> di
         service.terminate()
         service.wait(30)
         log.close()
-    started = next(s for s in samples if s[1] > 0)
+    started = next(s for s in samples if s[1] > already)
     done = samples[-1]
     count = done[1] - started[1]
     return {
@@ -315,6 +320,13 @@ def main() -> None:
         help="transaction ids as the generator sends them, or random UUIDs (the worst case)",
     )
     parser.add_argument(
+        "--switch-ms",
+        type=lambda text: [float(x) for x in text.split(",")],
+        default=[5.0, 0.5],
+        help="GIL switch intervals to compare, comma-separated (Python's default is 5)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="drains per switch interval")
+    parser.add_argument(
         "--batch-size", type=int, default=0, help="the service's batch (default: its setting)"
     )
     args = parser.parse_args()
@@ -329,17 +341,37 @@ def main() -> None:
             env = {**env, "STREAMGUARD_LEDGER_BATCH_SIZE": str(args.batch_size)}
         batch = env.get("STREAMGUARD_LEDGER_BATCH_SIZE", settings.ledger_batch_size)
         print(f"service batch: {batch}; transaction ids: {args.ids}")
-        produce(settings, backlog)
-        store = bench_store(settings, env, args.tx)
+        rounds: dict[float, list[dict[str, float]]] = {ms: [] for ms in args.switch_ms}
+        stored = 0
+        for round_ in range(args.rounds):
+            for ms in args.switch_ms:
+                seed = 7 + len(args.switch_ms) * round_ + args.switch_ms.index(ms)
+                produce(
+                    settings, backlog if stored == 0 else messages(args.tx, 0.01, seed, args.ids)
+                )
+                run_env = {**env, "STREAMGUARD_LEDGER_GIL_SWITCH_MS": str(ms)}
+                rounds[ms].append(bench_store(settings, run_env, stored + args.tx, already=stored))
+                stored += args.tx
         print(
-            f"store: {args.tx:,} tx backlog (+{len(backlog) - args.tx:,} alerts) drained by the"
-            f" service process: {store['tx_per_s']:,.0f} tx/s wall clock"
+            f"store: {args.tx:,} tx backlogs (+1% alerts) drained by the service process,"
+            f" {args.rounds} round(s) per GIL switch interval, alternating:"
         )
-        print(
-            f"  CPU per tx: service {store['python_us']:.1f} us, PostgreSQL backend"
-            f" {store['postgres_us']:.1f} us -> with a core each (they overlap: pipelined),"
-            f" {1e6 / max(store['python_us'], store['postgres_us']):,.0f} tx/s"
-        )
+        for ms, runs in rounds.items():
+            rate = statistics.median(r["tx_per_s"] for r in runs)
+            each = ", ".join(f"{r['tx_per_s']:,.0f}" for r in runs)
+            print(
+                f"  switch {ms:>4} ms: {rate:,.0f} tx/s median"
+                f" ({each}); CPU per tx: service"
+                f" {statistics.median(r['python_us'] for r in runs):.1f} us, PostgreSQL backend"
+                f" {statistics.median(r['postgres_us'] for r in runs):.1f} us"
+            )
+        first, last = args.switch_ms[0], args.switch_ms[-1]
+        medians = {
+            ms: statistics.median(r["tx_per_s"] for r in runs) for ms, runs in rounds.items()
+        }
+        if first != last:
+            print(f"  {last} ms / {first} ms: {medians[last] / medians[first]:.2f}x")
+        store = {"tx_per_s": medians[last]}
         ceiling = bench_raw_copy(settings, messages(args.tx // 2, 0.0, seed=99, ids=args.ids))
         print(
             f"raw COPY of ready lines into transactions (same run): {ceiling:,.0f} tx/s;"
