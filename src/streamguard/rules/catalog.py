@@ -39,8 +39,8 @@ class Rule:
     path: Path
     params: dict[str, str] = field(default_factory=dict)
 
-    def render(self, overrides: dict[str, str] | None = None) -> str:
-        """The rule's SELECT with every `${param}` replaced; overrides are keyed `RULE.param`."""
+    def values(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        """Each parameter's SQL literal: its default, or its override (keyed `RULE.param`)."""
         values = dict(self.params)
         for key, value in (overrides or {}).items():
             rule_id, _, name = key.partition(".")
@@ -48,16 +48,16 @@ class Rule:
                 if name not in self.params:
                     raise RuleError(f"{self.rule_id} has no parameter {name!r}")
                 values[name] = value
-        for name, value in values.items():
-            values[name] = _numeric_literal(self.rule_id, name, value)
+        return {name: _numeric_literal(self.rule_id, name, value) for name, value in values.items()}
 
-        def substitute(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in values:
-                raise RuleError(f"{self.path.name}: ${{{name}}} is not declared as a param")
-            return values[name]
-
-        return _PLACEHOLDER.sub(substitute, self.body)
+    def render(self, overrides: dict[str, str] | None = None) -> str:
+        """The rule's SELECT with every `${param}` replaced."""
+        return _substitute(
+            _PLACEHOLDER,
+            self.body,
+            self.values(overrides),
+            f"{self.path.name}: %s is not declared as a param",
+        )
 
     def alert_sql(self, overrides: dict[str, str] | None = None) -> str:
         """The SELECT of this rule's alerts, with the columns of the alerts sink, in order."""
@@ -90,22 +90,32 @@ class View:
     def render(self, rules: list[Rule], overrides: dict[str, str] | None = None) -> str:
         """The view's SELECT with each `${RULE_ID.param}` replaced by that rule's value."""
         values = {
-            f"{rule.rule_id}.{name}": value for rule in rules for name, value in rule.params.items()
+            f"{rule.rule_id}.{name}": literal
+            for rule in rules
+            for name, literal in rule.values(overrides).items()
         }
-        values.update({key: value for key, value in (overrides or {}).items() if key in values})
-
-        def substitute(match: re.Match[str]) -> str:
-            key = match.group(1)
-            if key not in values:
-                raise RuleError(f"{self.path.name}: ${{{key}}} names no parameter of a loaded rule")
-            rule_id, _, name = key.partition(".")
-            return _numeric_literal(rule_id, name, values[key])
-
-        return _RULE_PARAM.sub(substitute, self.body)
+        return _substitute(
+            _RULE_PARAM,
+            self.body,
+            values,
+            f"{self.path.name}: %s names no parameter of a loaded rule",
+        )
 
     def create_sql(self, rules: list[Rule], overrides: dict[str, str] | None = None) -> str:
         """The CREATE TEMPORARY VIEW statement."""
         return f"CREATE TEMPORARY VIEW {self.name} AS\n{self.render(rules, overrides)}"
+
+
+def _substitute(pattern: re.Pattern[str], body: str, values: dict[str, str], error: str) -> str:
+    """`body` with each placeholder of `pattern` replaced from `values` (`error`: %s = it)."""
+
+    def substitute(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise RuleError(error.replace("%s", f"${{{key}}}", 1))
+        return values[key]
+
+    return pattern.sub(substitute, body)
 
 
 def parse_view(path: Path) -> View:
