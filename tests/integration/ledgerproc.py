@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streamguard.domain.models import FraudAlert, Transaction
+from streamguard.kafka import topics
 from tests.factories import make_transaction
 from tests.stackfixture import StackHandle
 
@@ -90,6 +91,25 @@ def producer(handle: StackHandle) -> Producer:
     return Producer(
         {"bootstrap.servers": handle.settings.bootstrap_servers, "enable.idempotence": True}
     )
+
+
+def decisions_consumer(handle: StackHandle) -> Consumer:
+    """A consumer of its own group, assigned to every partition of fraud_decisions from 0."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": handle.settings.bootstrap_servers,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    meta = consumer.list_topics(topics.FRAUD_DECISIONS, timeout=10)
+    consumer.assign(
+        [
+            TopicPartition(topics.FRAUD_DECISIONS, p, 0)
+            for p in meta.topics[topics.FRAUD_DECISIONS].partitions
+        ]
+    )
+    return consumer
 
 
 def make_tx(account_id: str, amount: str = "100.00", **changes: Any) -> Transaction:

@@ -13,11 +13,12 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from streamguard.kafka import topics
 from tests.integration.ledgerproc import (
     decision_service,
+    decisions_consumer,
     make_alert,
     make_tx,
     producer,
@@ -221,20 +222,7 @@ def decisions_on_kafka(
     handle: StackHandle, tx_ids: set[str], expected: int
 ) -> list[tuple[str, dict]]:
     """(key, decision) of every message on fraud_decisions about these transactions."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": handle.settings.bootstrap_servers,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
-    meta = consumer.list_topics(topics.FRAUD_DECISIONS, timeout=10)
-    consumer.assign(
-        [
-            TopicPartition(topics.FRAUD_DECISIONS, p, 0)
-            for p in meta.topics[topics.FRAUD_DECISIONS].partitions
-        ]
-    )
+    consumer = decisions_consumer(handle)
     found: list[tuple[str, dict]] = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(found) < expected:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from streamguard.domain.models import FraudLabel
 from streamguard.kafka import topics
 from streamguard.stack.postgres_server import superuser_conninfo
 from tests.integration.ledgerproc import (
+    decisions_consumer,
     make_alert,
     make_tx,
     producer,
@@ -227,20 +227,7 @@ def check_decisions(
 
 
 def published_versions(handle: StackHandle, tx_ids: set[str]) -> list[tuple[str, int]]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": handle.settings.bootstrap_servers,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
-    meta = consumer.list_topics(topics.FRAUD_DECISIONS, timeout=10)
-    consumer.assign(
-        [
-            TopicPartition(topics.FRAUD_DECISIONS, p, 0)
-            for p in meta.topics[topics.FRAUD_DECISIONS].partitions
-        ]
-    )
+    consumer = decisions_consumer(handle)
     found, idle = [], 0
     while idle < 3:
         messages = consumer.consume(10_000, 1.0)
