@@ -212,9 +212,9 @@ def column_names() -> list[str]:
 def columns_read(rules: list[Rule], overrides: dict[str, str]) -> list[str]:
     """The transaction columns that the rules and the shared views mention, in table order.
 
-    A job declares only these: the JSON source then converts a third of each message's fields,
-    which took the catalog from about 53,000 to 65,000 tx/s in one bounded run. A rule that
-    selects `*` gets every column. (A view's placeholders name parameters, never columns, so
+    A job declares only these: the JSON source then converts a third of each message's fields
+    (1.16x the catalog's rate in benchmarks/bench_rules_bounded.py). A rule that selects `*`
+    gets every column. (A view's placeholders name parameters, never columns, so
     its body is read as it is.)
     """
     text = "\n".join(

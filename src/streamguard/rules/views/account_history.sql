@@ -3,7 +3,7 @@
 -- Each on-time transaction with what its account did just before it, in event-time order.
 -- Every per-account rule reads this view, and the planner computes it once for all of them:
 -- one keyed operator, one event-time sort and one timer per row, instead of one per rule. That
--- took the job on two cores from about 14,000 to about 60,000 tx/s (benchmarks/bench_rules.py).
+-- took the catalog on two cores from about 16,000 to 58,000 tx/s (benchmarks/bench_rules_bounded.py).
 --
 -- The window is unbounded, but the aggregates are not: each keeps only what its own window needs
 -- (a queue of the last window_s of rows, or the last two rows), and an account idle for a day
