@@ -10,13 +10,17 @@ dead_letters table; the loop goes on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
+import psycopg
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -43,6 +47,15 @@ GROUP_ID = "streamguard-ledger"
 INPUT_TOPICS = (topics.TRANSACTIONS, topics.FRAUD_ALERTS, topics.LABELS)
 
 
+class OpenBatch(NamedTuple):
+    """A batch whose database transaction is open; `copied`: its transactions are all in."""
+
+    batch: Batch
+    conn: psycopg.Connection
+    transaction: contextlib.ExitStack
+    copied: bool
+
+
 class LedgerService:
     """Consumes transactions, alerts and labels into PostgreSQL and decides, exactly once."""
 
@@ -52,6 +65,8 @@ class LedgerService:
         self.poll_timeout_s = poll_timeout_s
         self.stopping = False
         self.conn = connect_app(settings, application_name=GROUP_ID)
+        # A second connection, so that one batch's COPY runs while the one before is decided.
+        self.spare = connect_app(settings, application_name=GROUP_ID)
         self.consumer = Consumer(
             consumer_config(
                 settings,
@@ -66,6 +81,10 @@ class LedgerService:
         self.stored = 0
         self.decided = 0
         self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
+        self._opened: queue.Queue[OpenBatch | None] = queue.Queue(maxsize=1)
+        self._free: queue.Queue[psycopg.Connection] = queue.Queue()
+        self._free.put(self.conn)
+        self._free.put(self.spare)
         self._failure: BaseException | None = None
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -82,57 +101,100 @@ class LedgerService:
     def run(self) -> None:
         """Resend what a crash left unpublished, then loop until SIGTERM or SIGINT.
 
-        Two threads overlap the work: this one polls and validates the next batch while the
-        writer thread stores the previous one (PostgreSQL works in its own process meanwhile).
-        Batches are written one at a time, in order, each with its offsets: still exactly once.
+        Three threads overlap the work. This one polls and validates batch N+2 while the copier
+        COPYs batch N+1's transactions on one connection and the writer decides and commits
+        batch N on the other (each PostgreSQL backend works in its own process meanwhile).
+        Batches commit one at a time, in order, each with its offsets: still exactly once.
         """
         self._install_signals()
-        # The writer makes a dozen round trips to PostgreSQL per batch, and after each one it
-        # needs the GIL back from the parsing thread, which by default keeps it up to 5 ms.
+        # The writers make a dozen round trips to PostgreSQL per batch, and after each one they
+        # need the GIL back from the parsing thread, which by default keeps it up to 5 ms.
         sys.setswitchinterval(self.settings.ledger_gil_switch_ms / 1000)
         resent = self.publisher.resend_unpublished(self.conn)
         if resent:
             log.info("resent %d committed decisions that Kafka had not acknowledged", resent)
         self.consumer.subscribe(list(INPUT_TOPICS), on_assign=self._on_assign)
-        writer = threading.Thread(target=self._write_loop, name="ledger-writer", daemon=True)
-        writer.start()
+        stages = [
+            threading.Thread(
+                target=self._stage, args=(self._copy,), name="ledger-copier", daemon=True
+            ),
+            threading.Thread(
+                target=self._stage, args=(self._commit,), name="ledger-writer", daemon=True
+            ),
+        ]
+        for thread in stages:
+            thread.start()
         last_put = time.monotonic()
         try:
             while not self.stopping and self._failure is None:
                 batch = self._poll_batch()
                 if batch is None and time.monotonic() - last_put < 1.0:
                     continue
-                self._put(batch or Batch())  # an empty one lets the writer note Kafka's acks
+                self._put(self._queue, batch or Batch())  # an empty one lets the writer note acks
                 last_put = time.monotonic()
         finally:
-            if writer.is_alive():
-                self._queue.put(None)
-                writer.join()
+            self._put(self._queue, None)
+            for thread in stages:
+                thread.join()
             self.close()
         if self._failure is not None:
             raise self._failure
 
-    def _put(self, batch: Batch) -> None:
+    def _put(self, into: queue.Queue, item: object) -> None:
         while self._failure is None:
             try:
-                self._queue.put(batch, timeout=0.5)
+                into.put(item, timeout=0.5)
                 return
             except queue.Full:
                 continue
 
-    def _write_loop(self) -> None:
-        while True:
-            batch = self._queue.get()
+    def _take(self, source: queue.Queue) -> Any:
+        while self._failure is None:
             try:
-                if batch is None:
-                    return
-                self.handle(batch)
-            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-                log.exception("writing a batch failed; stopping")
-                self._failure = exc
-                return
-            finally:
-                self._queue.task_done()
+                return source.get(timeout=0.5)
+            except queue.Empty:
+                continue
+        return None
+
+    def _stage(self, work: Callable[[], bool]) -> None:
+        """Run one stage of the pipeline until it is told to stop or a stage fails."""
+        try:
+            while work():
+                pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            log.exception("writing a batch failed; stopping")
+            self._failure = exc
+
+    def _copy(self) -> bool:
+        """Take the next batch and a free connection; open its transaction and COPY into it."""
+        batch = self._take(self._queue)
+        if batch is None:
+            self._put(self._opened, None)
+            return False
+        conn = self._take(self._free)
+        if conn is None:
+            return False
+        opened = self.begin(batch, conn)
+        self._put(self._opened, opened)
+        if not opened.copied:
+            # Its rows go in by INSERT ... ON CONFLICT, which would wait on rows the next COPY
+            # has not committed while that batch waits for this one: let this one commit first.
+            while self._opened.unfinished_tasks and self._failure is None:
+                time.sleep(0.001)
+        return True
+
+    def _commit(self) -> bool:
+        """Finish and commit the oldest opened batch, then free its connection."""
+        opened = self._take(self._opened)
+        if opened is None:
+            return False
+        try:
+            self.finish(opened)
+        finally:
+            self._free.put(opened.conn)
+            self._opened.task_done()
+            self._queue.task_done()
+        return True
 
     def poll(self) -> list[Message]:
         """Wait for one message, then take whatever else is already fetched (up to a batch)."""
@@ -157,42 +219,57 @@ class LedgerService:
         return batch.size if batch else 0
 
     def handle(self, batch: Batch) -> None:
-        """Store and decide one batch, then publish its decisions and dead letters."""
-        if not batch.offsets:
-            acknowledged = self.publisher.take_acknowledged()
-            if acknowledged:
-                with self.conn.transaction():
-                    decisions.mark_published(self.conn, acknowledged)
-            return
-        rows = self.store(batch)
-        self.publisher.publish(rows)
-        self._dead_letter(batch.dead)
+        """Store and decide one batch in this thread, then publish its decisions."""
+        self.finish(self.begin(batch, self.conn))
 
-    def store(self, batch: Batch) -> list[decisions.HistoryRow]:
-        """One database transaction: rows, decisions, statuses and the offsets behind them."""
-        with self.conn.transaction():
-            decisions.mark_published(self.conn, self.publisher.take_acknowledged())
-            self.lists.refresh(self.conn)
-            decided_before: list[str] = []
-            if batch.transactions:
-                result = ledger.save_transactions(self.conn, batch.transactions)
-                self.stored += result.inserted
-                decided_before = result.decided_before
-            new_alerts = ledger.save_alerts(self.conn, batch.alerts) if batch.alerts else []
-            if batch.labels:
-                ledger.save_labels(self.conn, batch.labels)
-            if batch.dead:
-                ledger.save_dead_letters(self.conn, batch.dead)
-            due = decider.triggers(
-                batch.transactions,
-                batch.alert_append_ms(),
-                cache=self.lists,
-                new_alert_tx_ids=new_alerts,
-                decided_before=decided_before,
+    def begin(self, batch: Batch, conn: psycopg.Connection) -> OpenBatch:
+        """Open the batch's database transaction and COPY its transactions, if all are new."""
+        transaction = contextlib.ExitStack()
+        transaction.enter_context(conn.transaction())
+        try:
+            copied = not batch.transactions or ledger.copy_new_transactions(
+                conn, batch.transactions
             )
-            rows = decider.decide(self.conn, due, cache=self.lists, thresholds=self.thresholds)
-            self.decided += len(rows)
-            ledger.save_offsets(self.conn, GROUP_ID, batch.offsets)
+        except BaseException:
+            transaction.__exit__(*sys.exc_info())
+            raise
+        return OpenBatch(batch, conn, transaction, copied)
+
+    def finish(self, opened: OpenBatch) -> None:
+        """Store and decide the rest of the batch, commit, then publish what it decided."""
+        with opened.transaction:
+            rows = self.store(opened.batch, opened.conn, copied=opened.copied)
+        self.publisher.publish(rows)
+        self._dead_letter(opened.batch.dead)
+
+    def store(
+        self, batch: Batch, conn: psycopg.Connection, *, copied: bool = False
+    ) -> list[decisions.HistoryRow]:
+        """Rows, decisions, statuses and the offsets behind them, in the caller's transaction."""
+        decisions.mark_published(conn, self.publisher.take_acknowledged())
+        if not batch.offsets:
+            return []
+        self.lists.refresh(conn)
+        decided_before: list[str] = []
+        if batch.transactions:
+            result = ledger.save_transactions(conn, batch.transactions, copied=copied)
+            self.stored += result.inserted
+            decided_before = result.decided_before
+        new_alerts = ledger.save_alerts(conn, batch.alerts) if batch.alerts else []
+        if batch.labels:
+            ledger.save_labels(conn, batch.labels)
+        if batch.dead:
+            ledger.save_dead_letters(conn, batch.dead)
+        due = decider.triggers(
+            batch.transactions,
+            batch.alert_append_ms(),
+            cache=self.lists,
+            new_alert_tx_ids=new_alerts,
+            decided_before=decided_before,
+        )
+        rows = decider.decide(conn, due, cache=self.lists, thresholds=self.thresholds)
+        self.decided += len(rows)
+        ledger.save_offsets(conn, GROUP_ID, batch.offsets)
         return rows
 
     def _dead_letter(self, letters: list[ledger.DeadLetter]) -> None:
@@ -230,6 +307,7 @@ class LedgerService:
                 decisions.mark_published(self.conn, acknowledged)
         self.consumer.close()
         self.conn.close()
+        self.spare.close()
 
 
 def run(settings: Settings) -> None:

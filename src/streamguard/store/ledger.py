@@ -153,17 +153,30 @@ def _copy_rows(cur: psycopg.Cursor, table: str, rows: Sequence[LedgerRow]) -> No
                 copy.write_row(row.copy)
 
 
-def save_transactions(conn: psycopg.Connection, rows: Sequence[LedgerRow]) -> StoredTransactions:
-    """Store rows once each; a replayed or repeated one inserts nothing.
+def copy_new_transactions(conn: psycopg.Connection, rows: Sequence[LedgerRow]) -> bool:
+    """COPY rows straight into the table inside a savepoint: the common case, all new.
 
-    The common case, all new, is one COPY straight into the table inside a savepoint. If any row
-    is already there, the savepoint is rolled back and the batch goes through the stage table and
-    INSERT ... ON CONFLICT DO NOTHING instead.
+    Returns False, having stored nothing, if any row is already there. It touches no row another
+    batch could be writing, so it may run while the previous batch is still being decided.
     """
     try:
         with conn.transaction(), conn.cursor() as cur:
             _copy_rows(cur, "transactions", rows)
     except psycopg.errors.UniqueViolation:
+        return False
+    return True
+
+
+def save_transactions(
+    conn: psycopg.Connection, rows: Sequence[LedgerRow], *, copied: bool = False
+) -> StoredTransactions:
+    """Store rows once each; a replayed or repeated one inserts nothing.
+
+    `copied` says copy_new_transactions already stored them all. Otherwise that is tried first;
+    if any row is already there, the batch goes through the stage table and INSERT ... ON
+    CONFLICT DO NOTHING instead.
+    """
+    if not copied and not copy_new_transactions(conn, rows):
         return _save_staged(conn, rows)
     _count_merchants(conn, Counter(row.merchant_id for row in rows))
     return StoredTransactions(len(rows), _arrived(conn, {row.transaction_id for row in rows}))
