@@ -128,16 +128,14 @@ def kill_mid_batch(
             conn.rollback()
             if stored > 0:
                 # inside a batch: its transaction open, its rows copied, nothing committed yet
-                state = admin.execute(
-                    "SELECT state, xact_start IS NOT NULL, query FROM pg_stat_activity"
-                    " WHERE application_name = 'streamguard-ledger'"
+                # (the service has two connections; one batch's COPY overlaps the last commit)
+                copying = admin.execute(
+                    "SELECT 1 FROM pg_stat_activity"
+                    " WHERE application_name = 'streamguard-ledger' AND xact_start IS NOT NULL"
+                    " AND state IN ('active', 'idle in transaction')"
+                    " AND query LIKE 'COPY transactions%'"
                 ).fetchone()
-                if (
-                    state
-                    and state[1]
-                    and state[0] in ("active", "idle in transaction")
-                    and state[2].startswith("COPY transactions")
-                ):
+                if copying:
                     process.send_signal(signal.SIGKILL)
                     process.wait(10)
                     break
