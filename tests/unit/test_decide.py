@@ -151,6 +151,25 @@ def test_list_cache_matches_account_merchant_and_device() -> None:
     assert cache.hits("A1", "M1", "d9") == ()
 
 
+def test_list_cache_finds_the_listed_rows_of_a_batch() -> None:
+    cache = cache_with(
+        ListEntry("BLOCK", "MERCHANT", "M1"),
+        ListEntry("ALLOW", "ACCOUNT", "A1"),
+        ListEntry("BLOCK", "DEVICE", "d9"),
+    )
+    keys = [("A1", "M0", "d0"), ("A2", "M1", "d0"), ("A2", "M0", "d9"), ("A2", "M0", "d0")]
+    rows = [
+        ledger_row(
+            make_transaction(transaction_id=f"t{i}", account_id=a, merchant_id=m, device_id=d),
+            None,
+        )
+        for i, (a, m, d) in enumerate(keys)
+    ]
+    assert [row.transaction_id for row in cache.listed(rows)] == ["t0", "t1", "t2"]
+    assert cache_with(ListEntry("BLOCK", "ACCOUNT", "A9")).listed(rows) == []
+    assert ListCache().listed(rows) == []
+
+
 def test_list_values_are_checked_before_they_reach_the_database() -> None:
     assert normalise("block", "merchant", " M1 ") == ("BLOCK", "MERCHANT", "M1")
     for bad in (("deny", "account", "x"), ("block", "card", "x"), ("allow", "device", " ")):

@@ -31,7 +31,7 @@ class Trigger:
 
 
 def triggers(
-    rows: Iterable[LedgerRow],
+    rows: Sequence[LedgerRow],
     alerts_appended: dict[str, int | None],
     *,
     cache: ListCache,
@@ -41,11 +41,9 @@ def triggers(
     """The batch's transactions with new evidence: a list hit, a waiting decision, a new alert."""
     found: dict[str, Trigger] = {}
     waiting = set(decided_before)
-    for row in rows:
-        if row.transaction_id in waiting or cache.hits(
-            row.account_id, row.merchant_id, row.device_id
-        ):
-            found[row.transaction_id] = Trigger("transaction", _at(row.append_ms))
+    arrived = [row for row in rows if row.transaction_id in waiting] if waiting else []
+    for row in (*cache.listed(rows), *arrived):
+        found[row.transaction_id] = Trigger("transaction", _at(row.append_ms))
     for tx_id in new_alert_tx_ids:
         found[tx_id] = Trigger("alert", _at(alerts_appended.get(tx_id)))
     return found

@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import NamedTuple
 
 import psycopg
@@ -143,14 +144,21 @@ def ledger_row(tx: Transaction, append_ms: int | None) -> LedgerRow:
     )
 
 
+_TRANSACTION_ID = attrgetter("transaction_id")
+_MERCHANT_ID = attrgetter("merchant_id")
+_COPY = attrgetter("copy")
+
+
 def _copy_rows(cur: psycopg.Cursor, table: str, rows: Sequence[LedgerRow]) -> None:
+    payloads = list(map(_COPY, rows))
+    lines = [payload for payload in payloads if type(payload) is str]
     with cur.copy(f"COPY {table} ({_TX_COLUMNS}) FROM STDIN") as copy:
-        lines = [row.copy for row in rows if isinstance(row.copy, str)]
         if lines:
             copy.write("".join(lines))
-        for row in rows:
-            if isinstance(row.copy, tuple):
-                copy.write_row(row.copy)
+        if len(lines) < len(payloads):
+            for payload in payloads:
+                if type(payload) is tuple:
+                    copy.write_row(payload)
 
 
 def copy_new_transactions(conn: psycopg.Connection, rows: Sequence[LedgerRow]) -> bool:
@@ -178,8 +186,8 @@ def save_transactions(
     """
     if not copied and not copy_new_transactions(conn, rows):
         return _save_staged(conn, rows)
-    _count_merchants(conn, Counter(row.merchant_id for row in rows))
-    return StoredTransactions(len(rows), _arrived(conn, {row.transaction_id for row in rows}))
+    _count_merchants(conn, Counter(map(_MERCHANT_ID, rows)))
+    return StoredTransactions(len(rows), _arrived(conn, set(map(_TRANSACTION_ID, rows))))
 
 
 def _arrived(conn: psycopg.Connection, ids: set[str]) -> list[str]:
