@@ -50,6 +50,23 @@ def stack(here: bool) -> Iterator[tuple[Settings, dict[str, str]]]:
         yield handle.settings, handle.env
 
 
+def load_block_list(settings: Settings) -> int:
+    """The generator's blocklist ids on the block list, as a deployment would have them: the
+    service then checks every transaction against a non-empty list."""
+    from streamguard.bench import load
+    from streamguard.store import lists
+    from streamguard.store.db import connect
+
+    with connect(settings) as conn:
+        added = sum(
+            lists.add(conn, "BLOCK", entity_type, value, "bench")
+            for entity_type, values in load.blocklist().items()
+            for value in values
+        )
+        conn.commit()
+    return added
+
+
 def messages(
     count: int, alert_share: float, seed: int = 7, ids: str = "generator"
 ) -> list[tuple[str, bytes, bytes]]:
@@ -159,23 +176,26 @@ def bench_store(
     samples: list[tuple[float, int]] = []
     try:
         with psycopg.connect(settings.db_url, autocommit=True) as conn:
-            backend = None
+            backends: list[psutil.Process] = []
+            python = psutil.Process(service.pid)
             while not samples or samples[-1][1] < expected_tx:
                 if service.poll() is not None:
                     raise RuntimeError("the service exited; see bench-ledger.log")
                 (stored,) = conn.execute(
                     "SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats"
                 ).fetchone()
-                if stored > already and backend is None:
-                    (pid,) = conn.execute(
-                        "SELECT pid FROM pg_stat_activity"
-                        " WHERE application_name = 'streamguard-ledger'"
-                    ).fetchone()
-                    backend, python = psutil.Process(pid), psutil.Process(service.pid)
-                    cpu0 = (_cpu(python), _cpu(backend))
+                if stored > already and not backends:
+                    backends = [  # the service's connections, however many it keeps
+                        psutil.Process(pid)
+                        for (pid,) in conn.execute(
+                            "SELECT pid FROM pg_stat_activity"
+                            " WHERE application_name = 'streamguard-ledger'"
+                        )
+                    ]
+                    cpu0 = (_cpu(python), sum(map(_cpu, backends)))
                 samples.append((time.perf_counter(), int(stored)))
                 time.sleep(0.1)
-            cpu1 = (_cpu(python), _cpu(backend))
+            cpu1 = (_cpu(python), sum(map(_cpu, backends)))
     finally:
         service.terminate()
         service.wait(30)
@@ -188,6 +208,17 @@ def bench_store(
         "python_us": (cpu1[0] - cpu0[0]) / count * 1e6,
         "postgres_us": (cpu1[1] - cpu0[1]) / count * 1e6,
     }
+
+
+def drain_variants(switch_ms: list[float], against: str | None) -> dict[str, dict[str, str]]:
+    """What the drains alternate between, each a label and the service's extra environment:
+    the GIL switch intervals, or (with --against) another checkout's code and this one's."""
+    if against is None:
+        return {
+            f"switch {ms:>4} ms": {"STREAMGUARD_LEDGER_GIL_SWITCH_MS": str(ms)} for ms in switch_ms
+        }
+    src = str(Path(against).resolve() / "src")
+    return {f"code in {against}": {"PYTHONPATH": src}, "this checkout": {}}
 
 
 def _cpu(process: object) -> float:
@@ -325,7 +356,13 @@ def main() -> None:
         default=[5.0, 0.5],
         help="GIL switch intervals to compare, comma-separated (Python's default is 5)",
     )
-    parser.add_argument("--rounds", type=int, default=2, help="drains per switch interval")
+    parser.add_argument(
+        "--against",
+        metavar="CHECKOUT",
+        help="alternate drains between another checkout's service (e.g. a git worktree of main)"
+        " and this one's, at the default switch interval",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="drains per variant")
     parser.add_argument(
         "--batch-size", type=int, default=0, help="the service's batch (default: its setting)"
     )
@@ -340,36 +377,38 @@ def main() -> None:
         if args.batch_size:
             env = {**env, "STREAMGUARD_LEDGER_BATCH_SIZE": str(args.batch_size)}
         batch = env.get("STREAMGUARD_LEDGER_BATCH_SIZE", settings.ledger_batch_size)
-        print(f"service batch: {batch}; transaction ids: {args.ids}")
-        rounds: dict[float, list[dict[str, float]]] = {ms: [] for ms in args.switch_ms}
-        drains = [ms for _ in range(args.rounds) for ms in args.switch_ms]
-        for drain, ms in enumerate(drains):
+        listed = load_block_list(settings)
+        print(f"service batch: {batch}; transaction ids: {args.ids}; block list: {listed} entries")
+        variants = drain_variants(args.switch_ms, args.against)
+        rounds: dict[str, list[dict[str, float]]] = {label: [] for label in variants}
+        drains = [label for _ in range(args.rounds) for label in variants]
+        for drain, label in enumerate(drains):
             batch = backlog if drain == 0 else messages(args.tx, 0.01, 7 + drain, args.ids)
             produce(settings, batch)
-            run_env = {**env, "STREAMGUARD_LEDGER_GIL_SWITCH_MS": str(ms)}
             stored = drain * args.tx
-            rounds[ms].append(bench_store(settings, run_env, stored + args.tx, already=stored))
+            run_env = {**env, **variants[label]}
+            rounds[label].append(bench_store(settings, run_env, stored + args.tx, already=stored))
         print(
             f"store: {args.tx:,} tx backlogs (+1% alerts) drained by the service process,"
-            f" {args.rounds} round(s) per GIL switch interval, alternating:"
+            f" {args.rounds} round(s) per variant, alternating:"
         )
         medians = {
-            ms: statistics.median(r["tx_per_s"] for r in runs) for ms, runs in rounds.items()
+            label: statistics.median(r["tx_per_s"] for r in runs) for label, runs in rounds.items()
         }
-        for ms, runs in rounds.items():
+        for label, runs in rounds.items():
             each = ", ".join(f"{r['tx_per_s']:,.0f}" for r in runs)
             print(
-                f"  switch {ms:>4} ms: {medians[ms]:,.0f} tx/s median ({each}); CPU per tx: service"
-                f" {statistics.median(r['python_us'] for r in runs):.1f} us, PostgreSQL backend"
+                f"  {label}: {medians[label]:,.0f} tx/s median ({each}); CPU per tx: service"
+                f" {statistics.median(r['python_us'] for r in runs):.1f} us, PostgreSQL backends"
                 f" {statistics.median(r['postgres_us'] for r in runs):.1f} us"
             )
-        first, last = args.switch_ms[0], args.switch_ms[-1]
+        first, last = list(variants)[0], list(variants)[-1]
         if first != last:
-            print(f"  {last} ms / {first} ms: {medians[last] / medians[first]:.2f}x")
+            print(f"  {last} / {first}: {medians[last] / medians[first]:.2f}x")
         ceiling = bench_raw_copy(settings, messages(args.tx // 2, 0.0, seed=99, ids=args.ids))
         print(
             f"raw COPY of ready lines into transactions (same run): {ceiling:,.0f} tx/s;"
-            f" the ledger at {last} ms reaches {medians[last] / ceiling:.0%} of it"
+            f" {last} reaches {medians[last] / ceiling:.0%} of it"
         )
         figures = bench_latency(settings, env, args.rate, args.seconds)
         print(
