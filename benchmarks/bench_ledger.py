@@ -383,7 +383,10 @@ def main() -> None:
             env = {**env, "STREAMGUARD_LEDGER_BATCH_SIZE": str(args.batch_size)}
         batch = env.get("STREAMGUARD_LEDGER_BATCH_SIZE", settings.ledger_batch_size)
         listed = load_block_list(settings)
-        print(f"service batch: {batch}; transaction ids: {args.ids}; block list: {listed} entries")
+        print(
+            f"service batch: {batch} (this checkout's setting); transaction ids: {args.ids};"
+            f" block list: {listed} entries"
+        )
         variants = drain_variants(args.switch_ms, args.against)
         rounds: dict[str, list[dict[str, float]]] = {label: [] for label in variants}
         drains = [label for _ in range(args.rounds) for label in variants]
