@@ -1,10 +1,12 @@
 """The ledger's two connections against real Kafka and PostgreSQL: a batch's COPY runs while the
-batch before it is decided, and a message repeated in the next batch neither doubles a row nor
+batch before it is decided. A message repeated in the next batch neither doubles a row nor
 stalls the service (the repeated batch goes in by INSERT ... ON CONFLICT, after the one before
-it has committed)."""
+it has committed), and losing PostgreSQL stops the service instead of hanging one of its
+threads."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -12,7 +14,14 @@ import psycopg
 import pytest
 
 from streamguard.kafka import topics
-from tests.integration.ledgerproc import decision_service, make_tx, producer, send, wait_for
+from streamguard.stack.postgres_server import superuser_conninfo
+from tests.integration.ledgerproc import (
+    decision_service,
+    make_tx,
+    producer,
+    send,
+    wait_for,
+)
 from tests.stackfixture import StackHandle
 
 pytestmark = pytest.mark.integration
@@ -58,3 +67,33 @@ def test_messages_repeated_across_batches_are_stored_once(
             (account,),
         ).fetchone()
     assert rows == (DISTINCT, DISTINCT, DISTINCT)
+
+
+def test_a_lost_connection_stops_the_service_and_a_restart_loses_nothing(
+    infra: StackHandle, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    account = f"PX-{run}"
+    txs = [make_tx(account) for _ in range(400)]
+    prod = producer(infra)
+    log = tmp_path / "ledger.log"
+    count = "SELECT count(*) FROM transactions WHERE account_id = %s"
+    with psycopg.connect(infra.settings.db_url) as conn:
+        with decision_service(infra, log) as process:
+            send(prod, topics.TRANSACTIONS, txs[:200])
+            assert wait_for(conn, count, (account,), lambda rows: rows[0][0] == 200) == [(200,)]
+            with psycopg.connect(superuser_conninfo(infra.settings), autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'streamguard-ledger'"
+                )
+            send(prod, topics.TRANSACTIONS, txs[200:])
+            try:
+                code = process.wait(30)  # both threads' connections are gone: no hang
+            except subprocess.TimeoutExpired:
+                raise AssertionError("the service hung after losing PostgreSQL") from None
+        assert code != 0, "the service exited as if nothing had happened"
+        with decision_service(infra, tmp_path / "again.log") as again:
+            stored = wait_for(conn, count, (account,), lambda rows: rows[0][0] >= 400)
+            assert stored == [(400,)]
+            assert again.poll() is None
