@@ -63,6 +63,7 @@ class LedgerService:
         self.settings = settings
         self.batch_size = settings.ledger_batch_size
         self.poll_timeout_s = poll_timeout_s
+        self.linger_s = settings.ledger_linger_ms / 1000
         self.stopping = False
         self.conn = connect_app(settings, application_name=GROUP_ID)
         # A second connection, so that one batch's COPY runs while the one before is decided.
@@ -197,11 +198,11 @@ class LedgerService:
         return True
 
     def poll(self) -> list[Message]:
-        """Wait for one message, then take whatever else is already fetched (up to a batch)."""
+        """Wait for one message, then for up to a batch more during the linger."""
         first = self.consumer.consume(1, self.poll_timeout_s)
         if not first:
             return []
-        return first + self.consumer.consume(self.batch_size - 1, 0)
+        return first + self.consumer.consume(self.batch_size - 1, self.linger_s)
 
     def _poll_batch(self) -> Batch | None:
         messages = self.poll()
