@@ -7,7 +7,8 @@
    service into PostgreSQL: stored tx/s, median of the batches and overall.
 3. latency: transactions at a steady rate (5,000 tx/s by default) with 1% alerted, the service
    running as its own process; decision latency from the alert's Kafka append to the decision
-   (PostgreSQL clock at insert, and Kafka append of the published decision, which is after commit).
+   (PostgreSQL clock at insert, and Kafka append of the published decision, which is after commit)
+   and the CPU the service and its backends use meanwhile; once per --linger-ms value.
 
 It starts a private PostgreSQL + Kafka on free ports (the project's own `streamguard up`), unless
 --here is given, which uses the STREAMGUARD_* environment's stack.
@@ -40,7 +41,7 @@ from streamguard.kafka import topics  # noqa: E402
 #: The drains use seeds 7, 8, ...; these stay clear of them, or the latency run would resend
 #: transactions and alerts already stored, and decide nothing.
 RAW_COPY_SEED = 100_000
-LATENCY_SEED = 100_001
+LATENCY_SEED = 100_001  # and up, one per latency step
 
 
 @contextlib.contextmanager
@@ -188,15 +189,9 @@ def bench_store(
                     raise RuntimeError("the service exited; see bench-ledger.log")
                 (stored,) = conn.execute(
                     "SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats"
-                ).fetchone()
+                ).fetchone() or (0,)
                 if stored > already and not backends:
-                    backends = [  # the service's connections, however many it keeps
-                        psutil.Process(pid)
-                        for (pid,) in conn.execute(
-                            "SELECT pid FROM pg_stat_activity"
-                            " WHERE application_name = 'streamguard-ledger'"
-                        )
-                    ]
+                    backends = list(map(psutil.Process, backend_pids(settings)))
                     cpu0 = (_cpu(python), sum(map(_cpu, backends)))
                 samples.append((time.perf_counter(), int(stored)))
                 time.sleep(0.1)
@@ -256,18 +251,23 @@ def bench_raw_copy(settings: Settings, batch: list[tuple[str, bytes, bytes]]) ->
 
 
 def bench_latency(
-    settings: Settings, env: dict[str, str], rate: int, seconds: int
+    settings: Settings, env: dict[str, str], rate: int, seconds: int, seed: int
 ) -> dict[str, float]:
-    """Steady load against the service process; latency percentiles in ms."""
+    """Steady load against the service process: latency percentiles in ms, and the CPU the
+    service and its PostgreSQL backends used meanwhile (% of one core)."""
+    import psutil
+
     log = open(settings.state_path / "bench-ledger.log", "ab")  # noqa: SIM115
     service = subprocess.Popen(
         [sys.executable, "-m", "streamguard.decide"], env=env, stdout=log, stderr=log
     )
     try:
         time.sleep(3)
-        batch = messages(rate * seconds, 0.01, seed=LATENCY_SEED)
+        processes = [psutil.Process(service.pid), *map(psutil.Process, backend_pids(settings))]
+        batch = messages(rate * seconds, 0.01, seed=seed)
         producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 2})
-        tick = time.perf_counter()
+        tick = started = time.perf_counter()
+        cpu0 = sum(map(_cpu, processes))
         per_tick = rate // 100
         since = time.time()
         for i in range(0, len(batch), per_tick):
@@ -277,12 +277,22 @@ def bench_latency(
             tick += 0.01
             time.sleep(max(0.0, tick - time.perf_counter()))
         producer.flush(60)
+        cpu = (sum(map(_cpu, processes)) - cpu0) / (time.perf_counter() - started)
         time.sleep(3)
-        return latency_figures(settings, since)
+        return {**latency_figures(settings, since), "cpu_percent": 100 * cpu}
     finally:
         service.terminate()
         service.wait(30)
         log.close()
+
+
+def backend_pids(settings: Settings) -> list[int]:
+    """The PostgreSQL backends of the service's connections, however many it keeps."""
+    with psycopg.connect(settings.db_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'streamguard-ledger'"
+        ).fetchall()
+    return [pid for (pid,) in rows]
 
 
 def latency_figures(settings: Settings, since: float) -> dict[str, float]:
@@ -333,9 +343,10 @@ def kafka_decision_latencies(
         got = consumer.consume(10_000, 1.0)
         idle = 0 if got else idle + 1
         for m in got:
-            if m.error():
+            value = m.value()
+            if m.error() or value is None:
                 continue
-            d = json.loads(m.value())
+            d = json.loads(value)
             key = (d["transaction_id"], d["version"])
             if key in alert_append:
                 out.append(m.timestamp()[1] - alert_append[key])
@@ -368,6 +379,12 @@ def main() -> None:
         " and this one's, at the default switch interval",
     )
     parser.add_argument("--rounds", type=int, default=2, help="drains per variant")
+    parser.add_argument(
+        "--linger-ms",
+        type=lambda text: [float(x) for x in text.split(",")],
+        help="poll lingers to run the latency step with, one after the other (e.g. 0,20);"
+        " default: the setting",
+    )
     parser.add_argument(
         "--batch-size", type=int, default=0, help="the service's batch (default: its setting)"
     )
@@ -420,16 +437,24 @@ def main() -> None:
             f"raw COPY of ready lines into transactions (same run): {ceiling:,.0f} tx/s;"
             f" {last} reaches {medians[last] / ceiling:.0%} of it"
         )
-        figures = bench_latency(settings, env, args.rate, args.seconds)
-        print(
-            f"latency at {args.rate:,} tx/s for {args.seconds} s, {figures['decisions']:.0f}"
-            " alert-triggered decisions, ms from the alert's Kafka append:"
-        )
-        for name, label in (("db", "to decided_at (in PG)"), ("kafka", "to decision on Kafka")):
-            cells = "  ".join(
-                f"{q} {figures[f'{name}_{q}']:7.1f}" for q in ("p50", "p95", "p99", "max")
+        for index, linger in enumerate(args.linger_ms or [settings.ledger_linger_ms]):
+            run_env = {**env, "STREAMGUARD_LEDGER_LINGER_MS": str(linger)}
+            seed = LATENCY_SEED + index
+            figures = bench_latency(settings, run_env, args.rate, args.seconds, seed)
+            print(
+                f"latency at {args.rate:,} tx/s for {args.seconds} s, poll linger {linger} ms:"
+                f" {figures['decisions']:.0f} alert-triggered decisions; service and its"
+                f" PostgreSQL backends {figures['cpu_percent']:.0f}% of a core."
+                " ms from the alert's Kafka append:"
             )
-            print(f"  {label:24s} {cells}")
+            for name, label in (
+                ("db", "to decided_at (in PG)"),
+                ("kafka", "to decision on Kafka"),
+            ):
+                cells = "  ".join(
+                    f"{q} {figures[f'{name}_{q}']:7.1f}" for q in ("p50", "p95", "p99", "max")
+                )
+                print(f"  {label:24s} {cells}")
 
 
 if __name__ == "__main__":
