@@ -229,17 +229,14 @@ def _cpu(process: object) -> float:
 def bench_raw_copy(settings: Settings, batch: list[tuple[str, bytes, bytes]]) -> float:
     """The ceiling: pre-formatted lines COPYed straight into transactions, 5,000 per commit."""
     from streamguard.decide import fastparse
+    from streamguard.store.ledger import TX_COLUMNS
 
     rows = [
         fastparse.ledger_row(value, None) for topic, _, value in batch if topic == "transactions"
     ]
     lines = [row.copy for row in rows if row is not None]
     chunks = ["".join(lines[i : i + 5000]) for i in range(0, len(lines), 5000)]
-    columns = (
-        "transaction_id, account_id, card_token, card_last4, amount, currency, channel,"
-        " merchant_id, merchant_name, merchant_mcc, city, state, lat, lon, device_id,"
-        " ip_address, event_time, kafka_append_at"
-    )
+    columns = ", ".join(TX_COLUMNS)
     with psycopg.connect(settings.db_url) as conn:
         started = time.perf_counter()
         for chunk in chunks:

@@ -27,32 +27,11 @@ from streamguard.bench.limits_parse import (
 from streamguard.config import Settings
 from streamguard.domain.models import Transaction, from_epoch_ms
 from streamguard.stack import runtime
+from streamguard.store.ledger import TX_COLUMNS
 
 SCRATCH_TOPIC = "bench_raw_limits"
 SCRATCH_TABLE = "bench_copy_scratch"
 PERF_HEAP_MB = 512
-
-#: The transactions columns the ledger fills; the rest have defaults.
-COPY_COLUMNS = (
-    "transaction_id",
-    "account_id",
-    "card_token",
-    "card_last4",
-    "amount",
-    "currency",
-    "channel",
-    "merchant_id",
-    "merchant_name",
-    "merchant_mcc",
-    "city",
-    "state",
-    "lat",
-    "lon",
-    "device_id",
-    "ip_address",
-    "event_time",
-    "kafka_append_at",
-)
 
 
 def _java(settings: Settings, main_class: str, *args: str) -> list[str]:
@@ -150,8 +129,8 @@ def copy_text(samples: Sequence[Transaction], rows: int) -> str:
     now = datetime.now(timezone.utc)
     templates = []
     for tx in samples:
-        values = [getattr(tx, c, None) for c in COPY_COLUMNS[:-2]]
-        values[COPY_COLUMNS.index("channel")] = tx.channel.value
+        values = [getattr(tx, c, None) for c in TX_COLUMNS[:-2]]
+        values[TX_COLUMNS.index("channel")] = tx.channel.value
         templates.append(copy_line([*values[1:], from_epoch_ms(tx.ts_ms), now]))
     prefix = uuid.uuid4().hex[:8]
     return "".join(
@@ -173,7 +152,7 @@ def postgres_copy_limit(settings: Settings, samples: Sequence[Transaction], rows
             started = time.perf_counter()
             with (
                 conn.cursor() as cur,
-                cur.copy(f"COPY {SCRATCH_TABLE} ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy,
+                cur.copy(f"COPY {SCRATCH_TABLE} ({', '.join(TX_COLUMNS)}) FROM STDIN") as copy,
             ):
                 for offset in range(0, len(text), chunk):
                     copy.write(text[offset : offset + chunk])

@@ -18,32 +18,15 @@ from typing import Any
 import orjson
 
 from streamguard.domain.models import Channel, from_epoch_ms
-from streamguard.store.ledger import LedgerRow
+from streamguard.store.ledger import TX_COLUMNS, LedgerRow
 
 #: 12 integer digits + 2 decimals stays inside numeric(14, 2) without asking how pydantic counts.
 _MAX_AMOUNT = 10**12
 #: datetime's year 9999.
 _MAX_TS_MS = 253_402_300_800_000
 
-_FIELDS = itemgetter(
-    "transaction_id",
-    "account_id",
-    "card_token",
-    "card_last4",
-    "currency",
-    "channel",
-    "merchant_id",
-    "merchant_name",
-    "merchant_mcc",
-    "city",
-    "state",
-    "device_id",
-    "ip_address",
-    "amount",
-    "lat",
-    "lon",
-    "ts_ms",
-)
+#: The wire's fields in COPY order, then the event time.
+_FIELDS = itemgetter(*TX_COLUMNS[:16], "ts_ms")
 
 
 def _text(max_len: int, min_len: int) -> str:
@@ -115,8 +98,8 @@ def ledger_row(payload: bytes, append_ms: int | None) -> LedgerRow | None:
         values = _FIELDS(d)  # KeyError when one is missing, TypeError when d is not an object
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return None
-    (tx_id, account, token, last4, currency, channel, merchant, name, mcc, city, state, device, ip,
-     amount, lat, lon, ts_ms) = values  # fmt: skip
+    (tx_id, account, token, last4, amount, currency, channel, merchant, name, mcc, city, state,
+     lat, lon, device, ip, ts_ms) = values  # fmt: skip
     if (
         not (_number(lat) and -90 <= lat <= 90)
         or not (_number(lon) and -180 <= lon <= 180)

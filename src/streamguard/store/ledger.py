@@ -37,11 +37,29 @@ _STAGES = {
     "transaction_labels": "transaction_id text, account_id text, scenario text, is_fraud boolean",
 }
 
-_TX_COLUMNS = (
-    "transaction_id, account_id, card_token, card_last4, amount, currency, channel, merchant_id,"
-    " merchant_name, merchant_mcc, city, state, lat, lon, device_id, ip_address, event_time,"
-    " kafka_append_at"
+#: The transactions columns the ledger fills, in COPY order; the rest have defaults. The first
+#: sixteen are the wire's fields of the same names.
+TX_COLUMNS = (
+    "transaction_id",
+    "account_id",
+    "card_token",
+    "card_last4",
+    "amount",
+    "currency",
+    "channel",
+    "merchant_id",
+    "merchant_name",
+    "merchant_mcc",
+    "city",
+    "state",
+    "lat",
+    "lon",
+    "device_id",
+    "ip_address",
+    "event_time",
+    "kafka_append_at",
 )
+_TX_COLUMNS = ", ".join(TX_COLUMNS)
 _MS = "to_timestamp({} / 1000.0)"
 
 # New transactions in, per-merchant counters up, and back: the ids that were new.
