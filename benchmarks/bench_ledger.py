@@ -226,8 +226,11 @@ def _cpu(process: object) -> float:
     return float(times.user + times.system)
 
 
-def bench_raw_copy(settings: Settings, batch: list[tuple[str, bytes, bytes]]) -> float:
-    """The ceiling: pre-formatted lines COPYed straight into transactions, 5,000 per commit."""
+def bench_raw_copy(
+    settings: Settings, batch: list[tuple[str, bytes, bytes]], per_commit: int
+) -> float:
+    """The ceiling: pre-formatted lines COPYed straight into transactions, `per_commit` (the
+    service's batch) per commit."""
     from streamguard.decide import fastparse
     from streamguard.store.ledger import TX_COLUMNS
 
@@ -235,7 +238,7 @@ def bench_raw_copy(settings: Settings, batch: list[tuple[str, bytes, bytes]]) ->
         fastparse.ledger_row(value, None) for topic, _, value in batch if topic == "transactions"
     ]
     lines = [row.copy for row in rows if row is not None]
-    chunks = ["".join(lines[i : i + 5000]) for i in range(0, len(lines), 5000)]
+    chunks = ["".join(lines[i : i + per_commit]) for i in range(0, len(lines), per_commit)]
     columns = ", ".join(TX_COLUMNS)
     with psycopg.connect(settings.db_url) as conn:
         started = time.perf_counter()
@@ -395,18 +398,19 @@ def main() -> None:
     with stack(args.here) as (settings, env):
         if args.batch_size:
             env = {**env, "STREAMGUARD_LEDGER_BATCH_SIZE": str(args.batch_size)}
-        batch = env.get("STREAMGUARD_LEDGER_BATCH_SIZE", settings.ledger_batch_size)
+        batch_size = int(env.get("STREAMGUARD_LEDGER_BATCH_SIZE", settings.ledger_batch_size))
         listed = load_block_list(settings)
         print(
-            f"service batch: {batch} (this checkout's setting); transaction ids: {args.ids};"
+            f"service batch: {batch_size} (this checkout's setting); transaction ids: {args.ids};"
             f" block list: {listed} entries"
         )
         variants = drain_variants(args.switch_ms, args.against)
         rounds: dict[str, list[dict[str, float]]] = {label: [] for label in variants}
         drains = [label for _ in range(args.rounds) for label in variants]
         for drain, label in enumerate(drains):
-            batch = backlog if drain == 0 else messages(args.tx, 0.01, 7 + drain, args.ids)
-            produce(settings, batch)
+            produce(
+                settings, backlog if drain == 0 else messages(args.tx, 0.01, 7 + drain, args.ids)
+            )
             stored = drain * args.tx
             run_env = {**env, **variants[label]}
             rounds[label].append(bench_store(settings, run_env, stored + args.tx, already=stored))
@@ -428,7 +432,7 @@ def main() -> None:
         if first != last:
             print(f"  {last} / {first}: {medians[last] / medians[first]:.2f}x")
         ceiling = bench_raw_copy(
-            settings, messages(args.tx // 2, 0.0, seed=RAW_COPY_SEED, ids=args.ids)
+            settings, messages(args.tx // 2, 0.0, seed=RAW_COPY_SEED, ids=args.ids), batch_size
         )
         print(
             f"raw COPY of ready lines into transactions (same run): {ceiling:,.0f} tx/s;"
