@@ -225,16 +225,12 @@ class LedgerService:
 
     def begin(self, batch: Batch, conn: psycopg.Connection) -> OpenBatch:
         """Open the batch's database transaction and COPY its transactions, if all are new."""
-        transaction = contextlib.ExitStack()
-        transaction.enter_context(conn.transaction())
-        try:
+        with contextlib.ExitStack() as stack:  # rolled back if the COPY fails, else kept open
+            stack.enter_context(conn.transaction())
             copied = not batch.transactions or ledger.copy_new_transactions(
                 conn, batch.transactions
             )
-        except BaseException:
-            transaction.__exit__(*sys.exc_info())
-            raise
-        return OpenBatch(batch, conn, transaction, copied)
+            return OpenBatch(batch, conn, stack.pop_all(), copied)
 
     def finish(self, opened: OpenBatch) -> None:
         """Store and decide the rest of the batch, commit, then publish what it decided."""
@@ -244,7 +240,7 @@ class LedgerService:
         self._dead_letter(opened.batch.dead)
 
     def store(
-        self, batch: Batch, conn: psycopg.Connection, *, copied: bool = False
+        self, batch: Batch, conn: psycopg.Connection, *, copied: bool
     ) -> list[decisions.HistoryRow]:
         """Rows, decisions, statuses and the offsets behind them, in the caller's transaction."""
         decisions.mark_published(conn, self.publisher.take_acknowledged())

@@ -194,15 +194,15 @@ def copy_new_transactions(conn: psycopg.Connection, rows: Sequence[LedgerRow]) -
 
 
 def save_transactions(
-    conn: psycopg.Connection, rows: Sequence[LedgerRow], *, copied: bool = False
+    conn: psycopg.Connection, rows: Sequence[LedgerRow], *, copied: bool
 ) -> StoredTransactions:
-    """Store rows once each; a replayed or repeated one inserts nothing.
+    """Finish storing rows once each; a replayed or repeated one inserts nothing.
 
-    `copied` says copy_new_transactions already stored them all. Otherwise that is tried first;
-    if any row is already there, the batch goes through the stage table and INSERT ... ON
-    CONFLICT DO NOTHING instead.
+    `copied` is what copy_new_transactions returned for these rows in this transaction. If it
+    found a row already there, the batch goes through the stage table and INSERT ... ON CONFLICT
+    DO NOTHING instead (a second COPY would only fail the same way).
     """
-    if not copied and not copy_new_transactions(conn, rows):
+    if not copied:
         return _save_staged(conn, rows)
     _count_merchants(conn, Counter(map(_MERCHANT_ID, rows)))
     return StoredTransactions(len(rows), _arrived(conn, set(map(_TRANSACTION_ID, rows))))
