@@ -166,6 +166,20 @@ def bench_parse(batch: list[tuple[str, bytes, bytes]]) -> tuple[float, float]:
     return statistics.median(fast), statistics.median(slow)
 
 
+@contextlib.contextmanager
+def service_process(settings: Settings, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """The decision service as its own process, logging to bench-ledger.log; stopped after."""
+    with open(settings.state_path / "bench-ledger.log", "ab") as log:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "streamguard.decide"], env=env, stdout=log, stderr=log
+        )
+        try:
+            yield service
+        finally:
+            service.terminate()
+            service.wait(30)
+
+
 def bench_store(
     settings: Settings, env: dict[str, str], expected_tx: int, already: int = 0
 ) -> dict[str, float]:
@@ -175,31 +189,25 @@ def bench_store(
     """
     import psutil
 
-    log = open(settings.state_path / "bench-ledger.log", "ab")  # noqa: SIM115
-    service = subprocess.Popen(
-        [sys.executable, "-m", "streamguard.decide"], env=env, stdout=log, stderr=log
-    )
     samples: list[tuple[float, int]] = []
-    try:
-        with psycopg.connect(settings.db_url, autocommit=True) as conn:
-            backends: list[psutil.Process] = []
-            python = psutil.Process(service.pid)
-            while not samples or samples[-1][1] < expected_tx:
-                if service.poll() is not None:
-                    raise RuntimeError("the service exited; see bench-ledger.log")
-                (stored,) = conn.execute(
-                    "SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats"
-                ).fetchone() or (0,)
-                if stored > already and not backends:
-                    backends = list(map(psutil.Process, backend_pids(settings)))
-                    cpu0 = (_cpu(python), sum(map(_cpu, backends)))
-                samples.append((time.perf_counter(), int(stored)))
-                time.sleep(0.1)
-            cpu1 = (_cpu(python), sum(map(_cpu, backends)))
-    finally:
-        service.terminate()
-        service.wait(30)
-        log.close()
+    with (
+        service_process(settings, env) as service,
+        psycopg.connect(settings.db_url, autocommit=True) as conn,
+    ):
+        backends: list[psutil.Process] = []
+        python = psutil.Process(service.pid)
+        while not samples or samples[-1][1] < expected_tx:
+            if service.poll() is not None:
+                raise RuntimeError("the service exited; see bench-ledger.log")
+            (stored,) = conn.execute(
+                "SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats"
+            ).fetchone() or (0,)
+            if stored > already and not backends:
+                backends = list(map(psutil.Process, backend_pids(settings)))
+                cpu0 = (_cpu(python), sum(map(_cpu, backends)))
+            samples.append((time.perf_counter(), int(stored)))
+            time.sleep(0.1)
+        cpu1 = (_cpu(python), sum(map(_cpu, backends)))
     started = next(s for s in samples if s[1] > already)
     done = samples[-1]
     count = done[1] - started[1]
@@ -257,11 +265,7 @@ def bench_latency(
     service and its PostgreSQL backends used meanwhile (% of one core)."""
     import psutil
 
-    log = open(settings.state_path / "bench-ledger.log", "ab")  # noqa: SIM115
-    service = subprocess.Popen(
-        [sys.executable, "-m", "streamguard.decide"], env=env, stdout=log, stderr=log
-    )
-    try:
+    with service_process(settings, env) as service:
         time.sleep(3)
         processes = [psutil.Process(service.pid), *map(psutil.Process, backend_pids(settings))]
         batch = messages(rate * seconds, 0.01, seed=seed)
@@ -280,10 +284,6 @@ def bench_latency(
         cpu = (sum(map(_cpu, processes)) - cpu0) / (time.perf_counter() - started)
         time.sleep(3)
         return {**latency_figures(settings, since), "cpu_percent": 100 * cpu}
-    finally:
-        service.terminate()
-        service.wait(30)
-        log.close()
 
 
 def backend_pids(settings: Settings) -> list[int]:
