@@ -37,6 +37,7 @@ from streamguard.decide.parse import split  # noqa: E402
 from streamguard.domain.models import FraudAlert  # noqa: E402
 from streamguard.generate.simple import random_transaction  # noqa: E402
 from streamguard.kafka import topics  # noqa: E402
+from streamguard.kafka.client import PARTITIONER  # noqa: E402
 
 #: The drains use seeds 7, 8, ...; these stay clear of them, or the latency run would resend
 #: transactions and alerts already stored, and decide nothing.
@@ -108,7 +109,13 @@ def messages(
 
 
 def produce(settings: Settings, batch: list[tuple[str, bytes, bytes]]) -> None:
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20})
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "linger.ms": 20,
+            "partitioner": PARTITIONER,
+        }
+    )
     for topic, key, value in batch:
         while True:
             try:
@@ -269,7 +276,13 @@ def bench_latency(
         time.sleep(3)
         processes = [psutil.Process(service.pid), *map(psutil.Process, backend_pids(settings))]
         batch = messages(rate * seconds, 0.01, seed=seed)
-        producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 2})
+        producer = Producer(
+            {
+                "bootstrap.servers": settings.bootstrap_servers,
+                "linger.ms": 2,
+                "partitioner": PARTITIONER,
+            }
+        )
         tick = started = time.perf_counter()
         cpu0 = sum(map(_cpu, processes))
         per_tick = rate // 100

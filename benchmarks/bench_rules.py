@@ -36,6 +36,7 @@ from tests.stackfixture import StackHandle, running_stack  # noqa: E402
 
 from streamguard.config import Settings  # noqa: E402
 from streamguard.kafka import topics  # noqa: E402
+from streamguard.kafka.client import PARTITIONER  # noqa: E402
 from streamguard.stack.process import Paths, read_pid  # noqa: E402
 
 STATELESS = {"HIGH_AMOUNT", "NIGHT_SPENDING"}
@@ -83,6 +84,7 @@ def producer(stack: StackHandle) -> Producer:
             "batch.num.messages": 10_000,
             "queue.buffering.max.messages": 2_000_000,
             "compression.type": "lz4",
+            "partitioner": PARTITIONER,
         }
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The original project's documented local password; fine for a laptop, refused nowhere else.
@@ -82,6 +82,18 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @model_validator(mode="after")
+    def _account_topics_copartitioned(self) -> Settings:
+        # An account's transactions and alerts must share a partition number (murmur2 of the
+        # key modulo the count), or two decision instances would each see half of the evidence.
+        if self.transactions_partitions != self.alerts_partitions:
+            raise ValueError(
+                "STREAMGUARD_TRANSACTIONS_PARTITIONS and STREAMGUARD_ALERTS_PARTITIONS must be "
+                f"equal (got {self.transactions_partitions} and {self.alerts_partitions}): both "
+                "topics are keyed by account and one decision instance must own both halves"
+            )
+        return self
 
     @property
     def bootstrap_servers(self) -> str:

@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streamguard.domain.models import FraudAlert, Transaction
 from streamguard.kafka import topics
+from streamguard.kafka.client import producer_config
 from tests.factories import make_transaction
 from tests.stackfixture import StackHandle
 
@@ -87,10 +88,8 @@ def wait_for(
 
 
 def producer(handle: StackHandle) -> Producer:
-    """An idempotent producer on the stack's broker."""
-    return Producer(
-        {"bootstrap.servers": handle.settings.bootstrap_servers, "enable.idempotence": True}
-    )
+    """The project's producer settings (idempotent, murmur2 like Java) on the stack's broker."""
+    return Producer(producer_config(handle.settings, **{"linger.ms": 20}))
 
 
 def decisions_consumer(handle: StackHandle) -> Consumer:

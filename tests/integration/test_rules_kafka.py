@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, Producer
 
 from streamguard.domain.models import FraudAlert, Transaction
 from streamguard.kafka import topics
+from streamguard.kafka.client import producer_config
 from streamguard.rules.engine import latest_checkpoint
 from streamguard.stack.process import Paths, pid_alive, read_pid, tail
 from streamguard.stack.services import flink_job_state
@@ -101,7 +102,7 @@ def make_tx(account_id: str, amount: str, ts_ms: int, label: str) -> Transaction
 
 
 def send(stack: StackHandle, *messages: Transaction | bytes) -> None:
-    producer = Producer({"bootstrap.servers": stack.settings.bootstrap_servers})
+    producer = Producer(producer_config(stack.settings))
     for message in messages:
         if isinstance(message, Transaction):
             producer.produce(topics.TRANSACTIONS, key=message.account_id, value=message.to_wire())
