@@ -7,12 +7,16 @@ import uuid
 from decimal import Decimal
 
 import psycopg
+import pytest
 from confluent_kafka import Producer
 
 from streamguard.domain.models import Transaction
 from streamguard.kafka import topics
+from streamguard.kafka.client import producer_config
 from tests.factories import make_transaction
 from tests.stackfixture import StackHandle
+
+pytestmark = pytest.mark.e2e
 
 
 def make_tx(account_id: str, amount: str, ts_ms: int) -> Transaction:
@@ -37,9 +41,7 @@ def wait_for(
 
 def test_alerts_land_in_postgres(stack: StackHandle) -> None:
     settings = stack.settings
-    producer = Producer(
-        {"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True}
-    )
+    producer = Producer(producer_config(settings))
     run = uuid.uuid4().hex[:6]
     now = int(time.time() * 1000)
     normal = make_tx(f"NORMAL-{run}", "120.50", now)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from streamguard.stack.process import pid_alive
 from tests.stackfixture import StackHandle, running_stack
+
+pytestmark = pytest.mark.integration
 
 
 def test_status_lists_every_component_with_pid_and_port(stack: StackHandle) -> None:

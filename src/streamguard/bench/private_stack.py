@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import shutil
 import socket
 import subprocess
@@ -31,11 +33,55 @@ PRIVATE_KEYS = (
 )
 
 
+#: How many times a private stack picks new ports when one it picked was taken meanwhile.
+PORT_ATTEMPTS = 3
+
+_TAKEN = re.compile(r"port (\d+) is already in use")
+
+
+def _below_ephemeral() -> range:
+    """Ports under the kernel's ephemeral range: no outgoing connection and no bind(0) of
+    another process is ever given one, so a port picked here stays free until its user binds."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(max(10_000, low - 12_000), low)
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports nobody listens on right now.
+
+    Each is held bound until all are picked, so none is handed out twice, and they come from
+    below the ephemeral range at random, so that neither the kernel nor a concurrent caller
+    (another test session on the machine) is likely to take one before it is used.
+    """
+    candidates = _below_ephemeral()
+    held: list[socket.socket] = []
+    try:
+        for port in random.sample(candidates, min(len(candidates), 50 * count)):
+            if len(held) == count:
+                break
+            sock = socket.socket()
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                sock.close()
+                continue
+            held.append(sock)
+        while len(held) < count:  # an unusual ephemeral range: let the kernel choose
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            held.append(sock)
+        return [int(sock.getsockname()[1]) for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nobody listens on right now (see free_ports)."""
+    return free_ports(1)[0]
 
 
 def private_env(
@@ -51,6 +97,7 @@ def private_env(
     parameters) carry over, so a benchmark can try them; ports and places never do.
     """
     source = dict(os.environ if base is None else base)
+    kafka, controller, pg, flink_ui = free_ports(4)
     env = {
         k: v
         for k, v in source.items()
@@ -59,10 +106,10 @@ def private_env(
     env.update(
         {
             "STREAMGUARD_STATE_DIR": str(state_dir),
-            "STREAMGUARD_KAFKA_PORT": str(free_port()),
-            "STREAMGUARD_KAFKA_CONTROLLER_PORT": str(free_port()),
-            "STREAMGUARD_PG_PORT": str(free_port()),
-            "STREAMGUARD_FLINK_UI_PORT": str(free_port()),
+            "STREAMGUARD_KAFKA_PORT": str(kafka),
+            "STREAMGUARD_KAFKA_CONTROLLER_PORT": str(controller),
+            "STREAMGUARD_PG_PORT": str(pg),
+            "STREAMGUARD_FLINK_UI_PORT": str(flink_ui),
             **(extra or {}),
         }
     )
@@ -120,18 +167,46 @@ def private_stack(
     """Start a stack in a fresh temporary folder, yield it, then stop it and delete its data.
 
     `only` is a comma-separated list of components (empty: all of them). With `keep`, the state
-    folder (logs included) survives for a post-mortem.
+    folder (logs included) survives for a post-mortem. If a port this function picked was taken
+    before the stack bound it, it starts again on new ports. A failed stop, or a wipe that left
+    data behind, raises: a test or a benchmark must not pass over a stack it could not stop.
     """
-    state_dir = Path(tempfile.mkdtemp(prefix=prefix))
-    state_dir.chmod(0o755)  # the PostgreSQL cluster's owner must reach its data folder
-    env = private_env(state_dir, inherit=inherit, extra=extra)
-    stack = PrivateStack(env, settings_from(env))
-    try:
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        state_dir = Path(tempfile.mkdtemp(prefix=prefix))
+        state_dir.chmod(0o755)  # the PostgreSQL cluster's owner must reach its data folder
+        env = private_env(state_dir, inherit=inherit, extra=extra)
+        stack = PrivateStack(env, settings_from(env))
         result = stack.cli("up", *(["--only", only] if only else []), check=False, timeout=600)
-        if result.returncode != 0:
+        if result.returncode == 0:
+            break
+        _stop(stack, state_dir, keep=keep)
+        if attempt == PORT_ATTEMPTS or not _picked_port_taken(result.stdout, env, extra):
             raise RuntimeError(f"streamguard up failed:\n{result.stdout}\n{result.stderr}")
+    try:
         yield stack
     finally:
-        stack.cli("down", "--keep" if keep else "--wipe", "--yes", check=False, timeout=180)
-        if not keep:
-            shutil.rmtree(state_dir, ignore_errors=True)
+        _stop(stack, state_dir, keep=keep)
+
+
+def _picked_port_taken(
+    output: str, env: Mapping[str, str], extra: Mapping[str, str] | None
+) -> bool:
+    """True when `up` failed on a port that private_env picked (not one the caller chose)."""
+    chosen = {v for k, v in (extra or {}).items() if k.endswith("_PORT")}
+    picked = {v for k, v in env.items() if k.endswith("_PORT")} - chosen
+    return any(port in picked for port in _TAKEN.findall(" ".join(output.split())))
+
+
+#: What `down --wipe` deletes (services.wipe); it must be gone afterwards.
+_DATA = ("kafka", "postgres", "flink")
+
+
+def _stop(stack: PrivateStack, state_dir: Path, *, keep: bool) -> None:
+    """`down` (with --wipe unless `keep`), checked; then the rest of the folder goes."""
+    stack.cli("down", "--keep" if keep else "--wipe", "--yes", timeout=180)
+    if keep:
+        return
+    left = [name for name in _DATA if (state_dir / name).exists()]
+    if left:
+        raise RuntimeError(f"streamguard down --wipe left {', '.join(left)} in {state_dir}")
+    shutil.rmtree(state_dir)

@@ -16,6 +16,7 @@ from streamguard.generate import clock
 from streamguard.generate.delivery import Sink
 from streamguard.generate.engine import Chunk, Engine, head
 from streamguard.generate.scenarios import NIGHT_SPENDING
+from streamguard.generate.wallclock import SYSTEM_CLOCK, WallClock
 from streamguard.generate.wire import render
 
 DEFAULT_CHUNK = 8192
@@ -145,29 +146,31 @@ def run_paced(
     say: Say | None = None,
     report_every_s: float = 10.0,
     poll: Callable[[], None] | None = None,
+    wall: WallClock = SYSTEM_CLOCK,
 ) -> RunStats:
     """Real-time traffic stamped now: `rate` tx/s held steady, or (follow_cycle) `rate` as the
     daily mean, scaled hour by hour by the São Paulo daily cycle. Runs until stopped or for
-    `duration_s`. If the machine cannot keep up it sends flat out and says so."""
-    began = time.monotonic()
+    `duration_s`. If the machine cannot keep up it sends flat out and says so. `wall` is the
+    clock that paces and stamps (tests pass a simulated one)."""
+    began = wall.monotonic()
     owed, sent, last_tick = 0.0, 0, began
-    last_ts = int(time.time() * 1000)
+    last_ts = wall.now_ms()
     stats = RunStats()
     window_start, window_sent = began, 0
     while not (stopper and stopper.requested):
-        now = time.monotonic()
+        now = wall.monotonic()
         if duration_s is not None and now - began >= duration_s:
             break
-        current = rate * (clock.activity(int(time.time() * 1000)) if follow_cycle else 1.0)
+        current = rate * (clock.activity(wall.now_ms()) if follow_cycle else 1.0)
         owed = min(owed + current * (now - last_tick), max(current, 1.0))  # at most 1 s behind
         last_tick = now
         due = min(int(owed), chunk)
         if due <= 0:
             if poll:
                 poll()
-            time.sleep(min(0.005, max(0.0, (1 - owed) / max(current, 1e-9))))
+            wall.sleep(min(0.005, max(0.0, (1 - owed) / max(current, 1e-9))))
             continue
-        now_ms = max(int(time.time() * 1000), last_ts)
+        now_ms = max(wall.now_ms(), last_ts)
         slots = np.linspace(last_ts, now_ms, due + 1)[1:].astype(np.int64)
         last_ts = now_ms
         sent += _emit(engine, sink, engine.take(slots, replace=True))
@@ -181,7 +184,7 @@ def run_paced(
         sent += stats.finished
         if say:
             say(f"stopping: sent the {len(rest):,} remaining transactions of attacks in flight")
-    stats.transactions, stats.elapsed_s = sent, time.monotonic() - began
+    stats.transactions, stats.elapsed_s = sent, wall.monotonic() - began
     return stats
 
 
