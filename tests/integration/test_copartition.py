@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
+from streamguard.kafka import topics
 from streamguard.kafka.client import producer_config
 from streamguard.stack import runtime
-from tests.stackfixture import StackHandle
+from tests.integration.ledgerproc import start_service
+from tests.stackfixture import StackHandle, running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +89,28 @@ def test_python_producers_partition_keys_like_the_java_client(
     python = _partition_of_each_key(infra, python_topic)
     assert len(java) == len(KEYS) and len(set(java.values())) == PARTITIONS
     assert python == java
+
+
+def test_the_decision_service_refuses_topics_of_unequal_partition_counts(tmp_path: Path) -> None:
+    # A Kafka of its own: the shared one must keep its equal counts for the other tests.
+    with running_stack(only="kafka") as handle:
+        admin = AdminClient({"bootstrap.servers": handle.settings.bootstrap_servers})
+        for future in admin.create_partitions(
+            [NewPartitions(topics.LABELS, handle.settings.transactions_partitions + 2)]
+        ).values():
+            future.result(30)
+        log = tmp_path / "service.log"
+        with log.open("wb") as out:
+            process = start_service(handle, out)
+            try:
+                returncode = process.wait(120)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(10)
+    text = log.read_text()
+    assert returncode == 2, text[-2000:]
+    partitions = handle.settings.transactions_partitions
+    assert f"transaction_labels={partitions + 2}" in text
+    assert f"transactions={partitions}" in text
+    assert "assigned" not in text

@@ -29,6 +29,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient
 
 from streamguard.config import Settings
 from streamguard.decide import decider
@@ -38,6 +39,11 @@ from streamguard.decide.publisher import DecisionPublisher
 from streamguard.domain.policy import Thresholds
 from streamguard.kafka import topics
 from streamguard.kafka.client import consumer_config, producer_config
+from streamguard.kafka.copartition import (
+    CopartitionError,
+    check_copartitioned,
+    partition_counts,
+)
 from streamguard.store import decisions, ledger
 from streamguard.store.db import connect_app
 
@@ -311,6 +317,14 @@ def run(settings: Settings) -> None:
     """Entry point of the ledger process."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     started = time.monotonic()
+    # Refused before joining the group: on unequal counts an account's alerts could be decided
+    # by an instance that never sees its transactions (kafka/copartition.py).
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    try:
+        check_copartitioned(partition_counts(admin.list_topics(timeout=30)))
+    except CopartitionError as exc:
+        log.error("refusing to start: %s", exc)
+        raise SystemExit(2) from exc
     service = LedgerService(settings)
     log.info("ledger consuming %s as %s", ", ".join(INPUT_TOPICS), GROUP_ID)
     service.run()
