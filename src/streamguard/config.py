@@ -8,7 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: The original project's documented local password; fine for a laptop, refused nowhere else.
+#: The original project's documented local password: fine for the private local cluster, refused
+#: for the service role on a server given by STREAMGUARD_DATABASE_URL (see the validator).
 LOCAL_DEFAULT_PASSWORD = "streamguard_2024"
 
 
@@ -92,6 +93,21 @@ class Settings(BaseSettings):
                 "STREAMGUARD_TRANSACTIONS_PARTITIONS and STREAMGUARD_ALERTS_PARTITIONS must be "
                 f"equal (got {self.transactions_partitions} and {self.alerts_partitions}): both "
                 "topics are keyed by account and one decision instance must own both halves"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _no_default_password_on_a_server(self) -> Settings:
+        # The migrations set the service role's password from these settings; on a real server
+        # that would be a password printed in the README.
+        if self.database_url is None:
+            return self
+        password = (self.app_pg_password or self.pg_password).get_secret_value()
+        if password == LOCAL_DEFAULT_PASSWORD:
+            raise ValueError(
+                "STREAMGUARD_DATABASE_URL names a PostgreSQL server, so the service role "
+                f"{self.app_pg_user!r} must not get the local default password: set "
+                "STREAMGUARD_APP_PG_PASSWORD (from a secret store, not a file in the repo)"
             )
         return self
 

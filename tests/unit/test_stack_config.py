@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
-from streamguard.config import Settings
+from streamguard.config import LOCAL_DEFAULT_PASSWORD, Settings
 from streamguard.stack import kafka_server
 from streamguard.stack.process import StackError, pid_alive, read_pid, require_free_port, stop_pid
 
@@ -28,11 +28,26 @@ def test_external_services_are_used_as_given() -> None:
         _env_file=None,
         kafka_bootstrap="k1:9092,k2:9092",
         database_url=SecretStr("postgresql://u:p@db:5432/x"),
+        app_pg_password=SecretStr("from-the-vault"),
     )
     assert settings.bootstrap_servers == "k1:9092,k2:9092"
     assert settings.db_url == "postgresql://u:p@db:5432/x"
     assert not settings.runs_local_kafka and not settings.runs_local_postgres
     assert "u:p" not in repr(settings)
+
+
+def test_a_server_refuses_the_local_default_password_for_the_service_role() -> None:
+    server = SecretStr("postgresql://u:p@db:5432/x")
+    with pytest.raises(ValidationError, match="STREAMGUARD_APP_PG_PASSWORD"):
+        Settings(_env_file=None, database_url=server)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="local default password"):
+        Settings(  # type: ignore[call-arg]
+            _env_file=None, database_url=server, app_pg_password=SecretStr(LOCAL_DEFAULT_PASSWORD)
+        )
+    chosen = Settings(  # type: ignore[call-arg]
+        _env_file=None, database_url=server, pg_password=SecretStr("owner-secret")
+    )
+    assert "owner-secret" in chosen.app_db_url
 
 
 def test_settings_read_the_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
