@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import psycopg
@@ -65,3 +66,16 @@ def test_a_value_is_data_never_sql(infra: StackHandle) -> None:
         ).fetchone()
     assert stored == (1,)
     infra.cli("lists", "remove", "allow", "merchant", value)
+
+
+def test_show_prints_json_with_every_value_whole(infra: StackHandle) -> None:
+    device = f"device-with-a-long-fingerprint-{uuid.uuid4().hex}"
+    infra.cli("lists", "add", "block", "device", device, "--reason", "rooted phone")
+    try:
+        rows = json.loads(infra.cli("lists", "show", "block", "--json").stdout)
+        row = next(row for row in rows if row["value"] == device)
+        assert row["list"] == "block" and row["entity"] == "device"
+        assert row["reason"] == "rooted phone" and row["added_at"]
+        assert device in infra.cli("lists", "show", "block").stdout  # a pipe: not cut at 80
+    finally:
+        infra.cli("lists", "remove", "block", "device", device)

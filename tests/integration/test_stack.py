@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -61,3 +62,15 @@ def test_down_leaves_no_process_behind() -> None:
         out = small.cli("down", "--keep").stdout
         assert "stopped kafka" in out and "stopped postgres" in out
         assert not any(pid_alive(pid) for pid in pids)
+
+
+def test_status_and_topics_print_json_for_scripts(stack: StackHandle) -> None:
+    status = {row["component"]: row for row in json.loads(stack.cli("status", "--json").stdout)}
+    assert {"postgres", "kafka", "rules", "ledger"} <= status.keys()
+    assert all(status[name]["state"] == "running" for name in ("postgres", "kafka", "ledger"))
+    assert status["kafka"]["port"] == stack.settings.kafka_port
+    assert pid_alive(status["ledger"]["pid"])
+    listed = json.loads(stack.cli("kafka", "topics", "--json").stdout)
+    partitions = {row["topic"]: row["partitions"] for row in listed}
+    assert partitions["transactions"] == stack.settings.transactions_partitions
+    assert partitions["fraud_alerts"] == stack.settings.alerts_partitions

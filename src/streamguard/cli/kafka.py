@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from streamguard.cli.output import JsonOption, emit
 from streamguard.config import get_settings
 
 app = typer.Typer(help="Look at the Kafka topics.", no_args_is_help=True)
@@ -13,19 +13,19 @@ console = Console()
 
 
 @app.command()
-def topics() -> None:
+def topics(as_json: bool = JsonOption) -> None:
     """List the topics with their partition counts."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": get_settings().bootstrap_servers})
-    metadata = admin.list_topics(timeout=10)
-    table = Table(title=f"Topics on {get_settings().bootstrap_servers}")
-    table.add_column("topic")
-    table.add_column("partitions", justify="right")
-    for name in sorted(metadata.topics):
-        if not name.startswith("__"):
-            table.add_row(name, str(len(metadata.topics[name].partitions)))
-    console.print(table)
+    servers = get_settings().bootstrap_servers
+    metadata = AdminClient({"bootstrap.servers": servers}).list_topics(timeout=10)
+    rows = [
+        {"topic": name, "partitions": len(metadata.topics[name].partitions)}
+        for name in sorted(metadata.topics)
+        if not name.startswith("__")
+    ]
+    columns = [("topic", "topic"), ("partitions", "partitions")]
+    emit(console, rows, columns, title=f"Topics on {servers}", as_json=as_json)
 
 
 @app.command()

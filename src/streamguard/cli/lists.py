@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from streamguard.cli.output import JsonOption, emit
 from streamguard.config import get_settings
 from streamguard.store import lists
 from streamguard.store.db import connect
@@ -23,6 +23,10 @@ console = Console()
 ListArg = typer.Argument(..., help="block or allow")
 EntityArg = typer.Argument(..., help="account, merchant or device")
 ValueArg = typer.Argument(..., help="the account, merchant or device id")
+LIST_COLUMNS = [
+    (key, key.replace("_", " "))
+    for key in ("list", "entity", "value", "reason", "added_by", "added_at")
+]
 
 
 @app.command()
@@ -61,21 +65,26 @@ def remove(list_type: str = ListArg, entity: str = EntityArg, value: str = Value
 @app.command()
 def show(
     list_type: str = typer.Argument("", help="block or allow (default: both)"),
+    as_json: bool = JsonOption,
 ) -> None:
     """Every entry, with its reason, who added it and when."""
     try:
         with connect(get_settings()) as conn:
-            rows = lists.entries(conn, list_type or None)
+            entries = lists.entries(conn, list_type or None)
     except lists.ListError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    table = Table(title="Lists")
-    for column in ("list", "entity", "value", "reason", "added by", "added at"):
-        table.add_column(column)
-    for row in rows:
-        added = row.added_at.isoformat(timespec="seconds") if row.added_at else ""
-        table.add_row(
-            row.list_type, row.entity_type, row.entity_value, row.reason, row.added_by, added
-        )
-    console.print(table)
-    console.print(f"{len(rows)} entries")
+    rows = [
+        {
+            "list": row.list_type,
+            "entity": row.entity_type,
+            "value": row.entity_value,
+            "reason": row.reason,
+            "added_by": row.added_by,
+            "added_at": row.added_at.isoformat(timespec="seconds") if row.added_at else None,
+        }
+        for row in entries
+    ]
+    emit(console, rows, LIST_COLUMNS, title="Lists", as_json=as_json)
+    if not as_json:
+        console.print(f"{len(rows)} entries")

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from streamguard.cli.output import JsonOption, emit
 from streamguard.config import get_settings
 from streamguard.rules.catalog import Rule, RuleError, load_rules
 
@@ -28,25 +28,29 @@ def _load(folder: Path | None) -> list[Rule]:
 
 
 @app.command("list")
-def list_rules(folder: Path | None = FolderOption) -> None:
-    """Every rule with its id, severity, weight and description."""
-    table = Table(title="Rules")
-    for column in ("id", "severity", "weight", "params", "description", "file"):
-        table.add_column(column)
+def list_rules(folder: Path | None = FolderOption, as_json: bool = JsonOption) -> None:
+    """Every rule with its id, severity, weight, parameters and description."""
     overrides = get_settings().rule_params
-    for rule in _load(folder):
-        params = ", ".join(
-            f"{k}={overrides.get(f'{rule.rule_id}.{k}', v)}" for k, v in rule.params.items()
-        )
-        table.add_row(
-            rule.rule_id,
-            rule.severity,
-            str(rule.score_weight),
-            params,
-            rule.description,
-            rule.path.name,
-        )
-    console.print(table)
+    rows = [
+        {
+            "id": rule.rule_id,
+            "severity": rule.severity,
+            "weight": rule.score_weight,
+            "params": {k: overrides.get(f"{rule.rule_id}.{k}", v) for k, v in rule.params.items()},
+            "description": rule.description,
+            "file": rule.path.name,
+        }
+        for rule in _load(folder)
+    ]
+    columns = [(key, key) for key in ("id", "severity", "weight", "params", "description", "file")]
+    emit(
+        console,
+        rows,
+        columns,
+        title="Rules",
+        as_json=as_json,
+        shown={"params": lambda params: ", ".join(f"{k}={v}" for k, v in params.items())},
+    )
 
 
 @app.command()

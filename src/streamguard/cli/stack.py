@@ -7,9 +7,9 @@ import sys
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from streamguard.config import get_settings
+from streamguard.cli.output import JsonOption, emit
+from streamguard.config import Settings, get_settings
 from streamguard.stack import services
 from streamguard.stack.process import Paths, StackError
 
@@ -66,9 +66,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"Wiped the data in {settings.state_path}.")
 
     @app.command()
-    def status() -> None:
+    def status(as_json: bool = JsonOption) -> None:
         """Each component with its state, PID and port."""
-        _print_status(get_settings())
+        _print_status(get_settings(), as_json=as_json)
 
     @app.command()
     def where() -> None:
@@ -113,18 +113,37 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(subprocess.call(argv))
 
 
-def _print_status(settings) -> None:  # type: ignore[no-untyped-def]
-    table = Table(title="StreamGuard stack")
-    for column in ("component", "state", "pid", "port", "memory", "detail"):
-        table.add_column(column)
-    for row in services.status(settings):
-        colour = {"running": "green", "stopped": "red"}.get(row.state, "yellow")
-        table.add_row(
-            row.name,
-            f"[{colour}]{row.state}[/{colour}]",
-            str(row.pid or "-"),
-            str(row.port or "-"),
-            f"{row.rss_mib:.0f} MiB" if row.rss_mib is not None else "-",
-            row.detail,
-        )
-    console.print(table)
+STATUS_COLUMNS = [
+    ("component", "component"),
+    ("state", "state"),
+    ("pid", "pid"),
+    ("port", "port"),
+    ("rss_mib", "memory"),
+    ("detail", "detail"),
+]
+STATE_COLOURS = {"running": "green", "stopped": "red"}
+
+
+def _print_status(settings: Settings, *, as_json: bool = False) -> None:
+    rows = [
+        {
+            "component": row.name,
+            "state": row.state,
+            "pid": row.pid,
+            "port": row.port,
+            "rss_mib": None if row.rss_mib is None else round(row.rss_mib, 1),
+            "detail": row.detail,
+        }
+        for row in services.status(settings)
+    ]
+    emit(
+        console,
+        rows,
+        STATUS_COLUMNS,
+        title="StreamGuard stack",
+        as_json=as_json,
+        shown={
+            "state": lambda state: f"[{STATE_COLOURS.get(state, 'yellow')}]{state}[/]",
+            "rss_mib": lambda mib: "-" if mib is None else f"{mib:.0f} MiB",
+        },
+    )
