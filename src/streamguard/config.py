@@ -128,7 +128,7 @@ class Settings(BaseSettings):
 
     @property
     def db_url(self) -> str:
-        """The SQLAlchemy/psycopg URL the services connect with."""
+        """The owner role's psycopg URL (migrations and the CLI connect with it)."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         password = self.pg_password.get_secret_value()

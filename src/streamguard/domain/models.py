@@ -116,7 +116,6 @@ class FraudAlert(_Message):
     amount: AmountBRL
     ts_ms: int = Field(description="event time of the transaction that fired the rule")
     evidence: dict[str, str] = Field(default_factory=dict)
-    tx_append_ms: int | None = Field(default=None, description="when Kafka stored the tx")
 
 
 class Decision(_Message):
