@@ -74,7 +74,7 @@ def test_show_prints_json_with_every_value_whole(infra: StackHandle) -> None:
     try:
         rows = json.loads(infra.cli("lists", "show", "block", "--json").stdout)
         row = next(row for row in rows if row["value"] == device)
-        assert row["list"] == "block" and row["entity"] == "device"
+        assert row["list"] == "BLOCK" and row["entity"] == "DEVICE"
         assert row["reason"] == "rooted phone" and row["added_at"]
         assert device in infra.cli("lists", "show", "block").stdout  # a pipe: not cut at 80
     finally:
