@@ -1,0 +1,72 @@
+"""The transaction's fields are defined once, by domain/models.py: Transaction. Every other place
+that lists them (the Flink DDL, the ledger's COPY columns, the fast parser's limits) is checked
+here against the model, and a failure names the field and the place that disagrees. The
+generator's wire is tied to the model byte for byte by test_generate_wire.py, the live table by
+tests/integration/test_contract_schema.py."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from annotated_types import MaxLen, MinLen
+
+from streamguard.decide import fastparse
+from streamguard.domain.models import Transaction
+from streamguard.rules import engine
+from streamguard.store import ledger
+
+#: Fields of the message that are not columns of a transaction row.
+NOT_COLUMNS = {"schema_version"}
+#: The model's name for the event time, and the ledger's.
+RENAMED = {"ts_ms": "event_time"}
+FLINK_TYPES = {str: "STRING", Decimal: "DECIMAL(14, 2)", float: "DOUBLE", int: "BIGINT"}
+
+
+def model_fields() -> list[str]:
+    """The model's row fields, in declaration order."""
+    return [name for name in Transaction.model_fields if name not in NOT_COLUMNS]
+
+
+def python_type(name: str) -> Any:
+    annotation = Transaction.model_fields[name].annotation
+    return getattr(annotation, "__supertype__", None) or (
+        str if getattr(annotation, "__mro__", None) and issubclass(annotation, str) else annotation
+    )
+
+
+def length_limits(name: str) -> tuple[int, int] | None:
+    """(min, max) length of a text field, if the model bounds it."""
+    metadata = Transaction.model_fields[name].metadata
+    most = next((m.max_length for m in metadata if isinstance(m, MaxLen)), None)
+    least = next((m.min_length for m in metadata if isinstance(m, MinLen)), 0)
+    return None if most is None else (least, most)
+
+
+def test_the_flink_ddl_declares_every_field_with_its_type_in_order() -> None:
+    ddl = dict(engine._COLUMN_DDL)
+    assert list(ddl) == model_fields(), "rules/engine.py: TRANSACTION_COLUMNS order or names"
+    for name in model_fields():
+        declared = ddl[name].split(None, 1)[1]
+        expected = FLINK_TYPES[python_type(name)]
+        assert declared == expected, f"{name}: rules/engine.py says {declared}, model {expected}"
+
+
+def test_the_ledger_copies_every_field_in_the_model_order() -> None:
+    expected = [RENAMED.get(name, name) for name in model_fields()] + ["kafka_append_at"]
+    for place, columns in zip(expected, ledger.TX_COLUMNS, strict=True):
+        assert place == columns, f"store/ledger.py: TX_COLUMNS has {columns} where model {place}"
+
+
+def test_the_fast_parser_has_the_models_length_limits() -> None:
+    patterns = fastparse._LINE.pattern.split("\t")
+    columns = ledger.TX_COLUMNS[: len(patterns)]
+    assert len(patterns) == len(model_fields()), "decide/fastparse.py: _LINE's column count"
+    for column, pattern in zip(columns, patterns, strict=True):
+        name = {v: k for k, v in RENAMED.items()}.get(column, column)
+        limits = length_limits(name)
+        if limits is not None:
+            least, most = limits
+            assert pattern == fastparse._text(most, least), (
+                f"{name}: decide/fastparse.py allows {pattern!r}, the model {least}..{most}"
+            )
