@@ -156,7 +156,15 @@ def test_attack_velocity_burst_on_one_account() -> None:
     assert {tx.account_id for tx in txs} == {"ACC000123"}
     assert len(txs) >= 5
     assert txs[3].ts_ms - txs[0].ts_ms <= 60_000
-    assert abs(txs[0].ts_ms - time.time() * 1000) < 5000
+    now = time.time() * 1000
+    assert now - 5000 < txs[-1].ts_ms <= now  # sent at once: it ends now, never ahead
+
+
+def test_attack_sent_at_once_is_never_stamped_ahead_of_the_clock() -> None:
+    txs = attack("card_testing")
+    now = time.time() * 1000
+    assert txs[-1].ts_ms - txs[0].ts_ms > 10_000  # the attack's own pace, kept
+    assert all(tx.ts_ms <= now for tx in txs)
 
 
 def test_attack_night_spending_by_day_is_backdated_to_the_night() -> None:

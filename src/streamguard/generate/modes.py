@@ -236,6 +236,13 @@ def run_attack(
             raise RuntimeError("no free account for the attack; try --account")
         events.extend(episode.events)
     events.sort(key=lambda event: event.ts_ms)
+    ahead_ms = events[-1].ts_ms - int(time.time() * 1000) if events else 0
+    if not wait and at_ms is None and ahead_ms > 0:
+        # Sent at once, the attack's later steps would be stamped ahead of the clock, which
+        # the pipeline refuses: shift it back so that its last transaction happens now.
+        for event in events:
+            event.ts_ms -= ahead_ms
+        say(f"--no-wait: the attack is stamped to end now (moved {ahead_ms / 1000:.0f} s back)")
     stats, began = RunStats(), time.perf_counter()
     offset_ms = (
         int(time.time() * 1000) - start if wait and start > time.time() * 1000 - 1000 else None
