@@ -37,6 +37,7 @@ from tests.stackfixture import StackHandle, running_stack  # noqa: E402
 from streamguard.config import Settings  # noqa: E402
 from streamguard.kafka import topics  # noqa: E402
 from streamguard.kafka.client import PARTITIONER  # noqa: E402
+from streamguard.kafka.heartbeat import is_heartbeat  # noqa: E402
 from streamguard.stack.process import Paths, read_pid  # noqa: E402
 
 STATELESS = {"HIGH_AMOUNT", "NIGHT_SPENDING"}
@@ -214,6 +215,8 @@ def append_times(stack: StackHandle, wanted: set[str]) -> dict[str, int]:
                 continue
             if msg.offset() + 1 >= ends[msg.partition()]:
                 done.add(msg.partition())
+            if is_heartbeat(msg.key(), msg.value()):
+                continue
             value = msg.value()
             start = value.find(b'"transaction_id":"') + 18
             tx_id = value[start : value.index(b'"', start)].decode()

@@ -8,6 +8,12 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streamguard.domain.event_time import (
+    DEFAULT_MAX_EVENT_AGE_S,
+    DEFAULT_MAX_FUTURE_SKEW_S,
+    EventTimeBounds,
+)
+
 #: The original project's documented local password: fine for the private local cluster, refused
 #: for the service role on a server given by STREAMGUARD_DATABASE_URL (see the validator).
 LOCAL_DEFAULT_PASSWORD = "streamguard_2024"
@@ -46,6 +52,14 @@ class Settings(BaseSettings):
     flink_remote: str = ""  # HOST:PORT of an existing cluster's REST endpoint
     watermark_delay_s: int = 2
     idle_timeout_s: int = 30
+    # Event-time sanity against Kafka's append time (domain/event_time.py): a transaction more
+    # than this far ahead of its arrival, or this much older, is dead-lettered and never moves
+    # the watermark. Real clocks disagree by seconds, so the future bound is seconds.
+    max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S
+    max_event_age_s: int = DEFAULT_MAX_EVENT_AGE_S
+    # The rules process stamps a heartbeat on every transactions partition this often, so the
+    # watermark (and every window) moves on when traffic stops. 0 turns them off.
+    heartbeat_interval_s: float = 1.0
     # A heap checkpoint serializes every account's state: every 10 s it took about a fifth of
     # the job's catch-up rate on two cores. A restart replays at most this much input (seconds
     # of work) and re-sends those alerts with the same ids, which the ledger deduplicates.
@@ -110,6 +124,16 @@ class Settings(BaseSettings):
                 "STREAMGUARD_APP_PG_PASSWORD (from a secret store, not a file in the repo)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _event_time_bounds_valid(self) -> Settings:
+        self.event_time_bounds  # noqa: B018 - raises ValueError on a bound Flink cannot take
+        return self
+
+    @property
+    def event_time_bounds(self) -> EventTimeBounds:
+        """The event-time sanity bounds that the ledger and the rules job share."""
+        return EventTimeBounds(self.max_future_skew_s, self.max_event_age_s)
 
     @property
     def bootstrap_servers(self) -> str:

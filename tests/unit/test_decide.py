@@ -100,13 +100,13 @@ def test_good_and_bad_are_split_and_the_offset_moves_past_both() -> None:
     )
     batch = split(
         [
-            FakeMessage(topics.TRANSACTIONS, tx.to_wire(), 0, append_ms=1000),
+            FakeMessage(topics.TRANSACTIONS, tx.to_wire(), 0, append_ms=tx.ts_ms + 1000),
             FakeMessage(topics.TRANSACTIONS, b"{", 1),
             FakeMessage(topics.FRAUD_ALERTS, alert.model_dump_json().encode(), 5, append_ms=2000),
         ]
     )
     assert [row.transaction_id for row in batch.transactions] == ["t1"]
-    assert batch.transactions[0].append_ms == 1000  # Kafka's append time
+    assert batch.transactions[0].append_ms == tx.ts_ms + 1000  # Kafka's append time
     assert batch.alert_append_ms() == {"t1": 2000}
     assert len(batch.dead) == 1
     assert batch.offsets == {(topics.TRANSACTIONS, 0): 2, (topics.FRAUD_ALERTS, 0): 6}

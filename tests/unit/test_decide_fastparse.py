@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -15,13 +16,16 @@ from pydantic import ValidationError
 
 from streamguard.decide.fastparse import ledger_row as fast_row
 from streamguard.decide.parse import split
+from streamguard.domain.event_time import EventTimeBounds
 from streamguard.domain.models import Transaction, from_epoch_ms
 from streamguard.generate.simple import random_transaction
 from streamguard.kafka import topics
 from streamguard.store.ledger import LedgerRow, ledger_row
 from tests.unit.test_decide import FakeMessage
 
-APPEND_MS = 1_795_000_000_123
+#: Kafka's append time: just after the corpus (stamped now), so its event times are believable.
+APPEND_MS = int(time.time() * 1000) + 1_123
+BOUNDS = EventTimeBounds()
 CANONICAL = [random_transaction(random.Random(seed)).to_wire() for seed in range(300)]
 BASE = json.loads(CANONICAL[0])
 
@@ -79,8 +83,12 @@ def variants(field: str) -> list[Any]:
 
 
 def contract_row(payload: bytes) -> LedgerRow | None:
+    """The contract: the pydantic model, then the event-time bounds against the append time."""
     try:
-        return ledger_row(Transaction.model_validate_json(payload), APPEND_MS)
+        tx = Transaction.model_validate_json(payload)
+        if BOUNDS.violation(tx.ts_ms, APPEND_MS) is not None:
+            return None
+        return ledger_row(tx, APPEND_MS)
     except (ValidationError, ValueError):
         return None
 

@@ -81,8 +81,9 @@ def paced(rate: float, duration_s: float, wall: SimulatedClock, **kwargs) -> tup
     sink = MemorySink()
     engine = Engine(GeneratorConfig(), seed=3, mode=kwargs.pop("mode", "stream"))
     stats = run_paced(engine, sink, rate=rate, duration_s=duration_s, wall=wall, **kwargs)
-    sent = stats.transactions - stats.finished
-    return sent, [json.loads(v)["ts_ms"] for v in sink.values[:sent]]
+    sent = stats.transactions
+    assert len(sink.values) == sent
+    return sent, [json.loads(v)["ts_ms"] for v in sink.values]
 
 
 @pytest.mark.parametrize("load", ["idle", "loaded"])
@@ -99,19 +100,18 @@ def test_stream_holds_its_rate_within_five_percent(load: str) -> None:
     assert wall.now_ms() - 100 <= ts[-1] <= wall.now_ms()  # stamped by the clock, now
 
 
-def test_a_stop_completes_the_attacks_in_flight() -> None:
-    sink = MemorySink()
+def test_a_stop_drops_the_attacks_in_flight_and_sends_nothing_ahead_of_the_clock() -> None:
+    sink, said = MemorySink(), []
+    wall = SimulatedClock(local_ms(12))
     engine = Engine(GeneratorConfig(fraud_rate=0.3, mix={"card_testing": 1}), seed=3, mode="stream")
-    stats = run_paced(engine, sink, rate=200, duration_s=2.0)
-    assert stats.finished > 0 and engine.pending_count == 0
-    by_account: dict[str, list[Transaction]] = {}
-    for value, label in zip(sink.values, sink.labels, strict=True):
-        if json.loads(label)["is_fraud"]:
-            tx = Transaction.model_validate_json(value)
-            by_account.setdefault(tx.account_id, []).append(tx)
-    assert by_account
-    for txs in by_account.values():  # every card test ends with its cash-out
-        assert txs[-1].amount > 1000 and sum(tx.amount < 10 for tx in txs) >= 3
+    stats = run_paced(engine, sink, rate=200, duration_s=2.0, wall=wall, say=said.append)
+    assert stats.dropped > 0 and engine.pending_count == 0
+    assert f"dropped the {stats.dropped:,} transactions of attacks in flight" in said[-1]
+    assert len(sink.values) == len(sink.labels) == stats.transactions  # none sent, none labelled
+    stamps = [Transaction.model_validate_json(value).ts_ms for value in sink.values]
+    assert max(stamps) <= wall.now_ms()
+    frauds = [json.loads(label) for label in sink.labels if json.loads(label)["is_fraud"]]
+    assert frauds and len(frauds) == int(engine.tx_by_scenario[1:].sum())
 
 
 def test_realistic_follows_the_daily_cycle() -> None:
@@ -156,7 +156,15 @@ def test_attack_velocity_burst_on_one_account() -> None:
     assert {tx.account_id for tx in txs} == {"ACC000123"}
     assert len(txs) >= 5
     assert txs[3].ts_ms - txs[0].ts_ms <= 60_000
-    assert abs(txs[0].ts_ms - time.time() * 1000) < 5000
+    now = time.time() * 1000
+    assert now - 5000 < txs[-1].ts_ms <= now  # sent at once: it ends now, never ahead
+
+
+def test_attack_sent_at_once_is_never_stamped_ahead_of_the_clock() -> None:
+    txs = attack("card_testing")
+    now = time.time() * 1000
+    assert txs[-1].ts_ms - txs[0].ts_ms > 10_000  # the attack's own pace, kept
+    assert all(tx.ts_ms <= now for tx in txs)
 
 
 def test_attack_night_spending_by_day_is_backdated_to_the_night() -> None:

@@ -64,6 +64,7 @@ class OffsetProbe:
             for name, count in (
                 (topics.TRANSACTIONS, settings.transactions_partitions),
                 (topics.FRAUD_ALERTS, settings.alerts_partitions),
+                (topics.LABELS, settings.transactions_partitions),
             )
         }
 

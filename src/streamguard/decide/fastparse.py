@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from streamguard.domain.event_time import EventTimeBounds
 from streamguard.domain.models import Channel, from_epoch_ms
 from streamguard.store.ledger import TX_COLUMNS, LedgerRow
 
@@ -91,8 +92,15 @@ def _timestamp(ms: int) -> str:
     return f"{prefix}.{milli:03d}+00"
 
 
-def ledger_row(payload: bytes, append_ms: int | None) -> LedgerRow | None:
-    """The ledger row (a COPY text line) of a plainly valid transaction, or None: ask pydantic."""
+_DEFAULT_BOUNDS = EventTimeBounds()
+
+
+def ledger_row(
+    payload: bytes, append_ms: int | None, bounds: EventTimeBounds = _DEFAULT_BOUNDS
+) -> LedgerRow | None:
+    """The ledger row (a COPY text line) of a plainly valid transaction, or None: ask pydantic.
+
+    An event time outside `bounds` is left to the caller too, which dead-letters it."""
     try:
         d = orjson.loads(payload)
         values = _FIELDS(d)  # KeyError when one is missing, TypeError when d is not an object
@@ -106,6 +114,7 @@ def ledger_row(payload: bytes, append_ms: int | None) -> LedgerRow | None:
         or not (type(ts_ms) is int and 0 < ts_ms < _MAX_TS_MS)
         or type(d.get("schema_version", 1)) is not int
         or (append_ms is not None and not 0 < append_ms < _MAX_TS_MS)
+        or not bounds.accepts(ts_ms, append_ms)
     ):
         return None
     amount_text = _amount(amount)

@@ -3,6 +3,10 @@
 Pure, no I/O. The pydantic contract (domain/models.py) is the single definition of what is valid;
 plainly valid transactions take a fast path to the same row (fastparse.py), everything else goes
 through pydantic. A rejected message keeps its payload (card numbers masked) and a short reason.
+A transaction whose event time is not believable against its Kafka append time (too far ahead,
+or years behind: domain/event_time.py) is rejected too, the same rows the rules job skips.
+Watermark heartbeats (kafka/heartbeat.py) are neither stored nor dead-lettered: only their
+offsets count.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from confluent_kafka import Message
 from pydantic import ValidationError
 
 from streamguard.decide import fastparse
+from streamguard.domain.event_time import EventTimeBounds
 from streamguard.domain.models import FraudAlert, FraudLabel, Transaction
 from streamguard.domain.redaction import redact_card_numbers
 from streamguard.kafka import topics
+from streamguard.kafka.heartbeat import is_heartbeat
 from streamguard.store.ledger import DeadLetter, LedgerRow, ledger_row
 
 _MODELS: dict[str, type[Transaction] | type[FraudAlert] | type[FraudLabel]] = {
@@ -23,6 +29,13 @@ _MODELS: dict[str, type[Transaction] | type[FraudAlert] | type[FraudLabel]] = {
     topics.FRAUD_ALERTS: FraudAlert,
     topics.LABELS: FraudLabel,
 }
+
+
+class EventTimeError(ValueError):
+    """A transaction whose event time is outside the bounds; the message is the reason."""
+
+
+DEFAULT_BOUNDS = EventTimeBounds()
 
 
 @dataclass
@@ -57,6 +70,8 @@ def append_ms(message: Message) -> int | None:
 
 def validation_reason(exc: Exception) -> str:
     """A short, human reason for a rejected message."""
+    if isinstance(exc, EventTimeError):
+        return str(exc)
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ())) or "message"
@@ -65,8 +80,8 @@ def validation_reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def split(messages: list[Message]) -> Batch:
-    """Validate each message; good ones by kind, bad ones as dead letters."""
+def split(messages: list[Message], bounds: EventTimeBounds = DEFAULT_BOUNDS) -> Batch:
+    """Validate each message; good ones by kind, bad ones as dead letters, heartbeats skipped."""
     batch = Batch()
     for message in messages:
         topic, partition = message.topic() or "", message.partition() or 0
@@ -74,14 +89,20 @@ def split(messages: list[Message]) -> Batch:
         batch.offsets[(topic, partition)] = offset + 1
         row: LedgerRow | None = None
         if topic == topics.TRANSACTIONS:
-            row = fastparse.ledger_row(message.value() or b"", append_ms(message))
+            row = fastparse.ledger_row(message.value() or b"", append_ms(message), bounds)
             if row is not None:
                 batch.transactions.append(row)
+                continue
+            if is_heartbeat(message.key(), message.value()):
                 continue
         try:
             item = _MODELS[topic].model_validate_json(message.value() or b"")
             if isinstance(item, Transaction):  # a valid model may still be out of datetime range
-                row = ledger_row(item, append_ms(message))
+                appended = append_ms(message)
+                reason = bounds.violation(item.ts_ms, appended)
+                if reason is not None:
+                    raise EventTimeError(reason)
+                row = ledger_row(item, appended)
         except (ValidationError, ValueError, OverflowError) as exc:
             batch.dead.append(
                 DeadLetter(

@@ -84,6 +84,7 @@ class LedgerService:
         self.producer = Producer(producer_config(settings))
         self.publisher = DecisionPublisher(self.producer)
         self.lists = ListCache(settings.list_refresh_s)
+        self.bounds = settings.event_time_bounds
         self.thresholds = Thresholds(settings.decision_review_score, settings.decision_block_score)
         self.stored = 0
         self.decided = 0
@@ -217,7 +218,7 @@ class LedgerService:
             error = message.error()
             if error is not None and error.code() != KafkaError._PARTITION_EOF:
                 log.warning("consumer error: %s", error)
-        return split(usable) if usable else None
+        return split(usable, self.bounds) if usable else None
 
     def step(self) -> int:
         """Poll once and handle what came, in this thread; return the number of messages."""

@@ -274,10 +274,15 @@ class Engine:
         self.tx_by_scenario += np.bincount(chunk.scenario, minlength=len(SCENARIOS))
         return chunk
 
-    def finish(self) -> Chunk | None:
-        """Every queued fraud transaction at its own time (the attacks in flight at a stop)."""
-        due = self._due(0, drain=True)
-        return self.events_chunk(due) if due else None
+    def drop_pending(self) -> int:
+        """Forget every queued fraud transaction (the attacks in flight at a stop); how many.
+
+        They are due in the future: sent now they would carry event times ahead of the clock,
+        which the pipeline refuses (domain/event_time.py). Never sent, they are never labelled.
+        """
+        dropped = len(self.pending)
+        self.pending.clear()
+        return dropped
 
     def events_chunk(self, events: list[Event]) -> Chunk:
         """A chunk of exactly these events at their own times (attack mode)."""

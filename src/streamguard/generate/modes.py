@@ -56,7 +56,7 @@ class RunStats:
 
     transactions: int = 0
     elapsed_s: float = 0.0
-    finished: int = 0  # of which sent at the stop to complete the attacks in flight
+    dropped: int = 0  # transactions of attacks in flight at the stop, never sent
 
     @property
     def rate(self) -> float:
@@ -151,7 +151,8 @@ def run_paced(
     """Real-time traffic stamped now: `rate` tx/s held steady, or (follow_cycle) `rate` as the
     daily mean, scaled hour by hour by the São Paulo daily cycle. Runs until stopped or for
     `duration_s`. If the machine cannot keep up it sends flat out and says so. `wall` is the
-    clock that paces and stamps (tests pass a simulated one)."""
+    clock that paces and stamps (tests pass a simulated one). No event is ever stamped ahead of
+    it: at the stop, the attacks still in flight are dropped (`RunStats.dropped`)."""
     began = wall.monotonic()
     owed, sent, last_tick = 0.0, 0, began
     last_ts = wall.now_ms()
@@ -178,12 +179,14 @@ def run_paced(
         if say and now - window_start >= report_every_s:
             say(_progress_line(engine, sent, window_sent, now - window_start))
             window_start, window_sent = now, sent
-    rest = engine.finish()
-    if rest is not None:  # complete the attacks in flight, so that no incident is cut short
-        stats.finished = _emit(engine, sink, rest)
-        sent += stats.finished
-        if say:
-            say(f"stopping: sent the {len(rest):,} remaining transactions of attacks in flight")
+    # The attacks in flight are due later: sent now they would be ahead of the clock, so they
+    # are dropped, and say so (never sent, they have no label either).
+    stats.dropped = engine.drop_pending()
+    if stats.dropped and say:
+        say(
+            f"stopping: dropped the {stats.dropped:,} transactions of attacks in flight, due "
+            "later (not sent, not labelled: no event is sent ahead of the clock)"
+        )
     stats.transactions, stats.elapsed_s = sent, wall.monotonic() - began
     return stats
 
@@ -233,6 +236,13 @@ def run_attack(
             raise RuntimeError("no free account for the attack; try --account")
         events.extend(episode.events)
     events.sort(key=lambda event: event.ts_ms)
+    ahead_ms = events[-1].ts_ms - int(time.time() * 1000) if events else 0
+    if not wait and at_ms is None and ahead_ms > 0:
+        # Sent at once, the attack's later steps would be stamped ahead of the clock, which
+        # the pipeline refuses: shift it back so that its last transaction happens now.
+        for event in events:
+            event.ts_ms -= ahead_ms
+        say(f"--no-wait: the attack is stamped to end now (moved {ahead_ms / 1000:.0f} s back)")
     stats, began = RunStats(), time.perf_counter()
     offset_ms = (
         int(time.time() * 1000) - start if wait and start > time.time() * 1000 - 1000 else None

@@ -64,13 +64,17 @@ ALERT_COLUMNS = """
     ts_ms BIGINT,
     evidence MAP<STRING, STRING>"""
 
-# Rows that would break event time or the alert's identity never reach a rule. The decision
+# Rows that would break event time or the alert's identity never reach a rule, nor do event times
+# that are not believable against Kafka's append time (domain/event_time.py, the same bounds the
+# decision service dead-letters with), nor watermark heartbeats (no transaction id). The decision
 # service sends the same messages to the dead-letter topic with their reason.
 VALID_TRANSACTIONS_VIEW = """
 CREATE TEMPORARY VIEW transactions AS
 SELECT * FROM transactions_raw
 WHERE ts_ms IS NOT NULL AND ts_ms > 0 AND transaction_id IS NOT NULL
-  AND account_id IS NOT NULL AND amount IS NOT NULL"""
+  AND account_id IS NOT NULL AND amount IS NOT NULL
+  AND TO_TIMESTAMP_LTZ(ts_ms, 3) <= TIMESTAMPADD(MILLISECOND, {skew_ms}, append_ts)
+  AND TO_TIMESTAMP_LTZ(ts_ms, 3) >= TIMESTAMPADD(SECOND, -{age_s}, append_ts)"""
 
 # The late-event policy (rules/README.md): a row at or behind the watermark is late. Stateless
 # rules read `transactions` and judge it; windowed and pattern rules read this view and skip it,
@@ -81,11 +85,28 @@ SELECT * FROM transactions
 WHERE CURRENT_WATERMARK(ts) IS NULL OR ts > CURRENT_WATERMARK(ts)"""
 
 
+#: Event time as the watermark sees it: the event's own time, but never later than its arrival
+#: plus the allowed skew, and a record without one (a heartbeat) at its arrival. For every row
+#: the `transactions` view keeps, this is exactly TO_TIMESTAMP_LTZ(ts_ms, 3).
+KAFKA_EVENT_TIME = (
+    "LEAST(COALESCE(TO_TIMESTAMP_LTZ(ts_ms, 3), append_ts), "
+    "TIMESTAMPADD(MILLISECOND, {skew_ms}, append_ts))"
+)
+#: A file has no arrival time: each row arrives at its own event time (every bound holds).
+FILE_EVENT_TIME = "TO_TIMESTAMP_LTZ(COALESCE(ts_ms, 0), 3)"
+
+
 @dataclass(frozen=True)
 class Source:
-    """Where the transactions come from: the live topic, or a bounded JSON-lines file (tests)."""
+    """Where the transactions come from: the live topic, or a bounded JSON-lines file (tests).
+
+    `append_ts` is when the record arrived (Kafka's LogAppendTime); `event_time` is the SQL of
+    the watermark's column, over the declared columns and `append_ts`.
+    """
 
     connector_options: dict[str, str]
+    append_ts: str = "append_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL"
+    event_time: str = KAFKA_EVENT_TIME
 
     @staticmethod
     def kafka(
@@ -118,7 +139,9 @@ class Source:
                 "path": str(path),
                 "format": "json",
                 "json.ignore-parse-errors": "true",
-            }
+            },
+            append_ts=f"append_ts AS {FILE_EVENT_TIME}",
+            event_time=FILE_EVENT_TIME,
         )
 
 
@@ -248,13 +271,16 @@ def register_transactions(
     """
     wanted = set(columns or _COLUMN_DDL) | set(REQUIRED_COLUMNS)
     declared = ",\n    ".join(ddl for name, ddl in _COLUMN_DDL.items() if name in wanted)
+    bounds = settings.event_time_bounds
+    skew = {"skew_ms": bounds.max_future_skew_ms, "age_s": bounds.max_age_s}
     env.execute_sql(
         f"CREATE TEMPORARY TABLE transactions_raw (\n    {declared},\n"
-        "    ts AS TO_TIMESTAMP_LTZ(COALESCE(ts_ms, 0), 3),\n"
+        f"    {source.append_ts},\n"
+        f"    ts AS {source.event_time.format(**skew)},\n"
         f"    WATERMARK FOR ts AS ts - INTERVAL '{settings.watermark_delay_s}' SECOND\n"
         f") WITH ({_with(source.connector_options)})"
     )
-    env.execute_sql(VALID_TRANSACTIONS_VIEW)
+    env.execute_sql(VALID_TRANSACTIONS_VIEW.format(**skew))
     env.execute_sql(ON_TIME_TRANSACTIONS_VIEW)
     register_functions(env)
     rules = load_rules()

@@ -3,6 +3,11 @@
 On start it resumes from the newest retained checkpoint, so a restart (crash, redeploy, reboot)
 continues from the Kafka offsets and window contents of that checkpoint: no alert is lost, and
 the few that are produced again carry the same alert ids, which the ledger deduplicates.
+
+While it runs it appends watermark heartbeats to every transactions partition
+(kafka/heartbeat.py), so windows close when traffic stops. They start with the process: a
+restarted job reads its backlog first (it resumes from the checkpoint's offsets, and the new
+heartbeats are appended after the backlog), so they never make that backlog late.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import sys
 from pathlib import Path
 
 from streamguard.config import Settings, get_settings
+from streamguard.kafka.heartbeat import Heartbeat
 from streamguard.rules.catalog import Rule
 from streamguard.rules.engine import build_rules_job, checkpoint_root, latest_checkpoint
 
@@ -32,15 +38,20 @@ def main(rules: list[Rule] | None = None) -> None:
     if restore_from is not None:
         log.info("resuming from checkpoint %s", restore_from)
         prune_checkpoints(settings, keep=restore_from.parent)
-    statements = build_rules_job(settings, rules=rules, restore_from=restore_from)
-    result = statements.execute()
-    client = result.get_job_client()
-    log.info(
-        "rules job %s submitted; Flink UI on http://localhost:%d",
-        client.get_job_id() if client else "?",
-        settings.flink_ui_port,
-    )
-    result.wait()
+    heartbeat = Heartbeat(settings).start()
+    try:
+        statements = build_rules_job(settings, rules=rules, restore_from=restore_from)
+        result = statements.execute()
+        client = result.get_job_client()
+        log.info(
+            "rules job %s submitted; Flink UI on http://localhost:%d; heartbeats every %g s",
+            client.get_job_id() if client else "?",
+            settings.flink_ui_port,
+            settings.heartbeat_interval_s,
+        )
+        result.wait()
+    finally:
+        heartbeat.stop()
 
 
 def prune_checkpoints(settings: Settings, *, keep: Path) -> None:
