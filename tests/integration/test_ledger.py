@@ -17,6 +17,7 @@ from psycopg import sql
 
 from streamguard.domain.redaction import luhn_valid
 from streamguard.kafka import topics
+from streamguard.stack.postgres_server import superuser_conninfo
 from tests.integration.ledgerproc import (
     decision_service,
     make_alert,
@@ -150,6 +151,13 @@ def test_the_service_role_can_only_do_what_it_needs(running: tuple[StackHandle, 
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 app.execute(statement)
     assert handle.settings.app_pg_user != handle.settings.pg_user
+    # and the running service is the one that logs in as that role, on every connection
+    with psycopg.connect(superuser_conninfo(handle.settings), autocommit=True) as admin:
+        sessions = admin.execute(
+            "SELECT usename, count(*) FROM pg_stat_activity"
+            " WHERE application_name = 'streamguard-ledger' GROUP BY 1"
+        ).fetchall()
+    assert [user for user, _ in sessions] == [handle.settings.app_pg_user], sessions
 
 
 def test_the_readme_queries_run_verbatim_and_agree(running: tuple[StackHandle, Path]) -> None:
