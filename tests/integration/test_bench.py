@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from streamguard.stack.process import port_in_use
+from tests.processes import processes_mentioning
 
 pytestmark = pytest.mark.integration
 
@@ -109,10 +110,10 @@ def test_quality_and_resources_are_reported(bench_report: tuple[dict, Path]) -> 
     assert step["quality"]["per_scenario"]["legit"]["transactions"] > 0
     assert step["quality"]["per_rule"]["HIGH_AMOUNT"]["alerts"] > 0
     resources = step["resources"]
+    # every component works at 300 tx/s: a probe that reads nothing would say 0
     for component in ("kafka", "postgres", "rules", "ledger", "generator"):
         assert resources[component]["rss_max_mb"] > 10, component
-        assert resources[component]["cpu_mean_pct"] >= 0, component
-    assert resources["rules"]["cpu_mean_pct"] > 0
+        assert 0 < resources[component]["cpu_mean_pct"] < 200, component  # two cores at most
 
 
 def test_plot_is_written_and_the_stack_is_gone(bench_report: tuple[dict, Path]) -> None:
@@ -121,7 +122,9 @@ def test_plot_is_written_and_the_stack_is_gone(bench_report: tuple[dict, Path]) 
     assert len(plots) == 1
     assert plots[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plots[0].stat().st_size > 20_000
+    # The bench's own teardown checks that `down --wipe` left no data (private_stack._stop, or
+    # the run exits 1); what it cannot see is a process left running without its port.
     settings = report["settings"]
-    assert not Path(settings["state_dir"]).exists()
+    assert processes_mentioning(settings["state_dir"]) == []
     for port in (settings["kafka_port"], settings["pg_port"], settings["flink_ui_port"]):
         assert not port_in_use(port), port

@@ -77,10 +77,16 @@ def status(conn: psycopg.Connection, tx_id: str, expected: str) -> tuple:
 def test_nothing_fired_means_approved_without_a_decision(
     conn: psycopg.Connection, prod: Producer
 ) -> None:
-    tx = make_tx(f"PLAIN-{run_id()}")
+    account = f"PLAIN-{run_id()}"
+    tx = make_tx(account)
     send(prod, topics.TRANSACTIONS, [tx])
     assert status(conn, tx.transaction_id, "APPROVED") == ("APPROVED", False)
-    time.sleep(1)
+    # a later transaction of the same account (same partitions), decided from its alert: once
+    # its decision is in, the service has handled everything sent before it
+    marker = make_tx(account)
+    send(prod, topics.TRANSACTIONS, [marker])
+    send(prod, topics.FRAUD_ALERTS, [make_alert(marker, "TEST_FORTY", 40)])
+    assert history(conn, marker.transaction_id, 1), "the marker was never decided"
     found = conn.execute(
         "SELECT count(*) FROM decisions WHERE transaction_id = %s", (tx.transaction_id,)
     ).fetchone()
@@ -212,10 +218,32 @@ def test_lists_apply_within_seconds_to_every_transaction(
     assert rows == [("REVIEW", [f"ALLOW:ACCOUNT:{trusted}"])]
 
     service.cli("lists", "remove", "block", "merchant", merchant)
-    time.sleep(3)
+    # a change made after the removal: once it applies, the service has reloaded past the removal
+    marker = f"M-MARK-{run}"
+    service.cli("lists", "add", "block", "merchant", marker)
+    assert blocked_within(conn, prod, f"LIST-{run}", marker, 30), "the marker never applied"
     later = make_tx(f"LIST-{run}", merchant_id=merchant)
     send(prod, topics.TRANSACTIONS, [later])
     assert status(conn, later.transaction_id, "APPROVED")[0] == "APPROVED"
+    service.cli("lists", "remove", "block", "merchant", marker)
+
+
+def blocked_within(
+    conn: psycopg.Connection, prod: Producer, account: str, merchant: str, timeout_s: float
+) -> bool:
+    """Send a transaction at `merchant` every half second until one is blocked."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        tx = make_tx(account, merchant_id=merchant)
+        send(prod, topics.TRANSACTIONS, [tx])
+        time.sleep(0.5)
+        row = conn.execute(
+            "SELECT status FROM transactions WHERE transaction_id = %s", (tx.transaction_id,)
+        ).fetchone()
+        conn.rollback()
+        if row == ("BLOCKED",):
+            return True
+    return False
 
 
 def decisions_on_kafka(

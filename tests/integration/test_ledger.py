@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import time
 import uuid
@@ -12,8 +13,11 @@ from pathlib import Path
 import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from psycopg import sql
 
+from streamguard.domain.redaction import luhn_valid
 from streamguard.kafka import topics
+from streamguard.stack.postgres_server import superuser_conninfo
 from tests.integration.ledgerproc import (
     decision_service,
     make_alert,
@@ -147,6 +151,13 @@ def test_the_service_role_can_only_do_what_it_needs(running: tuple[StackHandle, 
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 app.execute(statement)
     assert handle.settings.app_pg_user != handle.settings.pg_user
+    # and the running service is the one that logs in as that role, on every connection
+    with psycopg.connect(superuser_conninfo(handle.settings), autocommit=True) as admin:
+        sessions = admin.execute(
+            "SELECT usename, count(*) FROM pg_stat_activity"
+            " WHERE application_name = 'streamguard-ledger' GROUP BY 1"
+        ).fetchall()
+    assert [user for user, _ in sessions] == [handle.settings.app_pg_user], sessions
 
 
 def test_the_readme_queries_run_verbatim_and_agree(running: tuple[StackHandle, Path]) -> None:
@@ -190,17 +201,110 @@ def test_the_readme_queries_run_verbatim_and_agree(running: tuple[StackHandle, P
     assert mismatched == (0,)
 
 
-def test_no_card_number_is_stored_in_clear(running: tuple[StackHandle, Path]) -> None:
+def luhn_pan() -> str:
+    """A random 16-digit number that passes the Luhn check, as a real card number does."""
+    body = "4" + "".join(random.choice("0123456789") for _ in range(14))
+    for check in "0123456789":
+        if luhn_valid(body + check):
+            return body + check
+    raise AssertionError("unreachable: one check digit always fits")
+
+
+def test_a_card_number_sent_anywhere_is_stored_nowhere(running: tuple[StackHandle, Path]) -> None:
     handle, _ = running
+    pan = luhn_pan()
+    grouped = " ".join(pan[i : i + 4] for i in range(0, 16, 4))
+    account = f"PAN-{uuid.uuid4().hex[:8]}"
+    in_field = make_tx(account, merchant_name=f"Loja {grouped}", device_id=pan)
+    in_key = make_tx(account)
+    malformed = f'{{"account": "{account}", "card_number": "{pan}", "note": "{grouped}"'.encode()
+    prod = producer(handle)
+    send(prod, topics.TRANSACTIONS, [in_field])
+    prod.produce(topics.TRANSACTIONS, key=pan.encode(), value=in_key.to_wire())
+    prod.produce(topics.TRANSACTIONS, key=pan.encode(), value=malformed)
+    prod.flush(30)
+
     with psycopg.connect(handle.settings.db_url) as conn:
-        columns = conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'transactions'"
-        ).fetchall()
-        long_digits = conn.execute(
-            "SELECT count(*) FROM transactions WHERE card_token ~ '\\d{13,19}'"
-            " OR merchant_name ~ '\\d{13,19}'"
+        stored = wait_for(
+            conn,
+            "SELECT (SELECT count(*) FROM transactions WHERE account_id = %s),"
+            " (SELECT count(*) FROM dead_letters WHERE position(%s::bytea IN payload) > 0)",
+            (account, account.encode()),
+            lambda rows: rows[0] == (2, 1),
+        )
+        assert stored == [(2, 1)], "the transactions or the malformed message were not kept"
+        found = tables_holding(conn, pan)
+        masked = conn.execute(
+            "SELECT merchant_name, device_id FROM transactions WHERE transaction_id = %s",
+            (in_field.transaction_id,),
         ).fetchone()
-    names = {name for (name,) in columns}
-    assert {"card_token", "card_last4"} <= names
-    assert not {"card_number", "pan", "card"} & names
-    assert long_digits == (0,)
+        letter = conn.execute(
+            "SELECT message_key, payload FROM dead_letters"
+            " WHERE position(%s::bytea IN payload) > 0",
+            (account.encode(),),
+        ).fetchone()
+    on_topic = [m for m in dead_letter_messages(handle) if holds(pan, *m)]
+    assert found == [], f"the card number is stored in {found}"
+    assert on_topic == [], "the card number is on the dead-letter topic"
+    # and what was stored is the masked number, so the search above looked at the right rows
+    last4 = f"{'*' * 12}{pan[-4:]}"
+    assert masked == (f"Loja {last4}", last4)
+    assert letter is not None and bytes(letter[0]) == last4.encode()
+    assert f'"card_number": "{last4}"'.encode() in bytes(letter[1])
+
+
+def holds(pan: str, *texts: bytes | str) -> bool:
+    """True when the card number appears in any text, whole or grouped by spaces or dashes."""
+    pattern = "[ -]?".join(pan)
+    return any(
+        re.search(pattern, t.decode(errors="replace") if isinstance(t, bytes) else t) for t in texts
+    )
+
+
+def tables_holding(conn: psycopg.Connection, pan: str) -> list[str]:
+    """Every table of the schema, dumped row by row as text: those where the number appears."""
+    tables = conn.execute(
+        "SELECT table_name FROM information_schema.tables"
+        " WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1"
+    ).fetchall()
+    assert {"transactions", "dead_letters", "fraud_alerts"} <= {t for (t,) in tables}
+    found = []
+    for (table,) in tables:
+        # a row's text shows bytea as hex: read those columns escaped too (digits stay digits)
+        binary = conn.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = 'public' AND table_name = %s AND data_type = 'bytea'",
+            (table,),
+        ).fetchall()
+        parts = [sql.SQL("t::text")] + [
+            sql.SQL("encode({}, 'escape')").format(sql.Identifier(c)) for (c,) in binary
+        ]
+        query = sql.SQL("SELECT {} FROM {} t").format(
+            sql.SQL(", ").join(parts), sql.Identifier(table)
+        )
+        if any(holds(pan, *(v for v in row if v)) for row in conn.execute(query)):
+            found.append(table)
+    conn.rollback()
+    return found
+
+
+def dead_letter_messages(handle: StackHandle) -> list[tuple[bytes, ...]]:
+    """(key, value, each header value) of every message on the dead-letter topic."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": handle.settings.bootstrap_servers,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.assign([TopicPartition(topics.DEAD_LETTERS, 0, 0)])
+    found: list[tuple[bytes, ...]] = []
+    idle = 0
+    while idle < 3:
+        messages = [m for m in consumer.consume(1000, 1.0) if not m.error()]
+        idle = 0 if messages else idle + 1
+        for m in messages:
+            found.append((m.key() or b"", m.value() or b"", *(v for _, v in m.headers() or [])))
+    consumer.close()
+    assert found, "the dead-letter topic is empty: nothing was checked"
+    return found

@@ -7,6 +7,7 @@ import uuid
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from tests.stackfixture import StackHandle
 
@@ -58,14 +59,29 @@ def test_refuses_what_is_not_a_list_entry(infra: StackHandle, args: tuple[str, .
 
 
 def test_a_value_is_data_never_sql(infra: StackHandle) -> None:
-    value = "x'); DROP TABLE list_entries; --"
-    infra.cli("lists", "add", "allow", "merchant", value)
-    with psycopg.connect(infra.settings.db_url) as conn:
-        stored = conn.execute(
-            "SELECT count(*) FROM list_entries WHERE entity_value = %s", (value,)
-        ).fetchone()
-    assert stored == (1,)
-    infra.cli("lists", "remove", "allow", "merchant", value)
+    run = uuid.uuid4().hex[:8]
+    sentinel = f"sentinel_{run}"
+    # a statement that would run if the value were pasted into the SQL, and a quote that ends
+    # the literal whichever quote the code used
+    value = f"x'); DROP TABLE {sentinel}; --\"{run}"
+    with psycopg.connect(infra.settings.db_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE TABLE {} (x int)").format(sql.Identifier(sentinel)))
+        try:
+            infra.cli("lists", "add", "allow", "merchant", value, "--reason", value)
+            stored = conn.execute(
+                "SELECT entity_value, reason FROM list_entries WHERE entity_value LIKE %s",
+                (f"%{run}%",),
+            ).fetchall()
+            assert stored == [(value, value)]
+            assert conn.execute("SELECT to_regclass(%s)", (sentinel,)).fetchone() == (sentinel,)
+            infra.cli("lists", "remove", "allow", "merchant", value)
+            assert conn.execute("SELECT to_regclass(%s)", (sentinel,)).fetchone() == (sentinel,)
+            left = conn.execute(
+                "SELECT count(*) FROM list_entries WHERE entity_value LIKE %s", (f"%{run}%",)
+            ).fetchone()
+            assert left == (0,)
+        finally:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(sentinel)))
 
 
 def test_show_prints_json_with_every_value_whole(infra: StackHandle) -> None:

@@ -257,3 +257,27 @@ def test_alerts_carry_event_time_and_evidence(alerts: list[dict]) -> None:
     assert 900 < float(travel["speed_kmh"]) < 902
     assert travel["previous_transaction_id"] == "it-over-t1"
     assert abs(float(travel["distance_km"]) - haversine_km(SAO_PAULO, RIO)) < 0.1
+
+
+#: The late-event policy (rules/README.md): stateless rules judge every event, windows and
+#: patterns only on-time ones.
+STATELESS = {"HIGH_AMOUNT", "NIGHT_SPENDING"}
+
+
+def test_stateful_rules_read_only_on_time_events() -> None:
+    """Checked on Flink's plan, so a join or a subquery on `transactions` is seen too."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.integration.rules_plan"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("STREAMGUARD_")},
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    sources = json.loads(result.stdout)
+    assert set(sources) >= STATELESS and len(sources) > len(STATELESS)
+    for rule_id, scanned in sources.items():
+        wanted = "transactions_raw" if rule_id in STATELESS else "transactions_raw_on_time"
+        assert scanned == [wanted], rule_id

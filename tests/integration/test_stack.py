@@ -35,18 +35,27 @@ def test_topics_command_lists_the_pipeline_topics(stack: StackHandle) -> None:
         assert topic in out
 
 
-def test_a_taken_port_fails_with_the_port_and_its_setting() -> None:
+@pytest.mark.parametrize(
+    ("only", "setting"),
+    [
+        ("kafka", "STREAMGUARD_KAFKA_PORT"),
+        ("kafka", "STREAMGUARD_KAFKA_CONTROLLER_PORT"),
+        ("postgres", "STREAMGUARD_PG_PORT"),
+        ("rules", "STREAMGUARD_FLINK_UI_PORT"),
+    ],
+)
+def test_a_taken_port_fails_with_the_port_and_its_setting(only: str, setting: str) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         port = blocker.getsockname()[1]
         try:
-            with running_stack(only="kafka", STREAMGUARD_KAFKA_PORT=str(port)):
+            with running_stack(only=only, **{setting: str(port)}):
                 raise AssertionError("the stack started on a taken port")
         except RuntimeError as exc:
-            message = str(exc)
+            message = " ".join(str(exc).split())  # the terminal may wrap the line
     assert f"port {port} is already in use" in message
-    assert "STREAMGUARD_KAFKA_PORT" in message
+    assert f"{setting}=<port>" in message
 
 
 def test_down_leaves_no_process_behind() -> None:

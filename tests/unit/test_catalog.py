@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -49,18 +48,6 @@ def test_every_rule_has_a_complete_header_and_says_why() -> None:
         assert rule.description and "\n" not in rule.description
         assert rule.params, f"{rule.rule_id} has no configurable threshold"
         assert "-- Why:" in rule.path.read_text(encoding="utf-8")
-
-
-def test_stateful_rules_read_only_on_time_events() -> None:
-    """The late-event policy: windows and patterns skip late events, filters judge them all."""
-    (history,) = load_views()
-    assert set(re.findall(r"\bFROM\s+(\w+)", history.body)) == {"transactions_on_time"}
-    for rule in load_rules():
-        sources = set(re.findall(r"\bFROM\s+(transactions\w*|account_history)\b", rule.body))
-        if rule.rule_id in {"HIGH_AMOUNT", "NIGHT_SPENDING"}:
-            assert sources == {"transactions"}, rule.rule_id
-        else:
-            assert sources and sources <= {"account_history", "transactions_on_time"}, rule.rule_id
 
 
 def test_the_shared_view_takes_its_windows_from_the_rules() -> None:

@@ -119,6 +119,24 @@ def test_a_card_number_in_a_dead_letter_is_masked() -> None:
     assert b"************1111" in (dead.payload or b"")
 
 
+def test_a_card_number_in_a_valid_transactions_text_is_stored_masked() -> None:
+    payload = variant(merchant_name="Loja 4111 1111 1111 1111", device_id="5500000000000004")
+    batch = split([FakeMessage(topics.TRANSACTIONS, payload)])
+    assert batch.dead == []
+    [row] = batch.transactions
+    text = repr(row)
+    assert "4111 1111" not in text and "5500000000000004" not in text
+    assert "Loja ************1111" in text and "************0004" in text
+
+
+def test_identifiers_that_look_like_card_numbers_are_kept_as_sent() -> None:
+    # a UUID's digits may pass the Luhn check: masking it would break the join with its alerts
+    tx_id = "41111111-1111-1111-a111-111111111111"
+    payload = variant(transaction_id=tx_id, account_id="4111111111111111")
+    [row] = split([FakeMessage(topics.TRANSACTIONS, payload)]).transactions
+    assert row.transaction_id == tx_id and "4111111111111111" in repr(row)
+
+
 def test_redaction_keeps_what_is_not_a_card_number() -> None:
     assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
     text = b'{"ts_ms":1795983778491,"id":"4111111111111112","pan":"5500-0000-0000-0004"}'

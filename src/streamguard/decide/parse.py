@@ -2,7 +2,8 @@
 
 Pure, no I/O. The pydantic contract (domain/models.py) is the single definition of what is valid;
 plainly valid transactions take a fast path to the same row (fastparse.py), everything else goes
-through pydantic. A rejected message keeps its payload (card numbers masked) and a short reason.
+through pydantic. Card numbers are masked before anything is read (domain/redaction.py): one in a
+text field is stored masked, and a rejected message keeps its masked payload and a short reason.
 A transaction whose event time is not believable against its Kafka append time (too far ahead,
 or years behind: domain/event_time.py) is rejected too, the same rows the rules job skips.
 Watermark heartbeats (kafka/heartbeat.py) are neither stored nor dead-lettered: only their
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from streamguard.decide import fastparse
 from streamguard.domain.event_time import EventTimeBounds
 from streamguard.domain.models import FraudAlert, FraudLabel, Transaction
-from streamguard.domain.redaction import redact_card_numbers
+from streamguard.domain.redaction import redact_card_numbers, redact_card_numbers_in_fields
 from streamguard.kafka import topics
 from streamguard.kafka.heartbeat import is_heartbeat
 from streamguard.store.ledger import DeadLetter, LedgerRow, ledger_row
@@ -88,15 +89,16 @@ def split(messages: list[Message], bounds: EventTimeBounds = DEFAULT_BOUNDS) -> 
         offset = message.offset() or 0
         batch.offsets[(topic, partition)] = offset + 1
         row: LedgerRow | None = None
+        value = redact_card_numbers_in_fields(message.value() or b"")
         if topic == topics.TRANSACTIONS:
-            row = fastparse.ledger_row(message.value() or b"", append_ms(message), bounds)
+            row = fastparse.ledger_row(value, append_ms(message), bounds)
             if row is not None:
                 batch.transactions.append(row)
                 continue
             if is_heartbeat(message.key(), message.value()):
                 continue
         try:
-            item = _MODELS[topic].model_validate_json(message.value() or b"")
+            item = _MODELS[topic].model_validate_json(value)
             if isinstance(item, Transaction):  # a valid model may still be out of datetime range
                 appended = append_ms(message)
                 reason = bounds.violation(item.ts_ms, appended)
