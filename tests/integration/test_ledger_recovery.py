@@ -150,3 +150,22 @@ def check_exactly_once(settings: object, txs: list, alerts: list, merchants: lis
             ([a.alert_id for a in alerts],),
         ).fetchone()  # type: ignore[misc]
         assert alert_rows == len(alerts)
+
+
+def test_a_wrong_password_ends_the_service_at_once_with_exit_2(
+    infra: StackHandle, tmp_path: Path
+) -> None:
+    log = tmp_path / "ledger.log"
+    with log.open("ab") as out:
+        service = start_service(infra, out, STREAMGUARD_APP_PG_PASSWORD="not-the-password")
+        try:
+            code = service.wait(60)  # retried, it would take STREAMGUARD_LEDGER_RETRY_FOR_S
+        finally:
+            if service.poll() is None:
+                service.kill()
+                service.wait(10)
+    text = log.read_text()
+    assert code == 2, text[-3000:]
+    assert "fatal error, not retried" in text
+    assert "28P01" in text and "password authentication failed" in text
+    assert "not-the-password" not in text

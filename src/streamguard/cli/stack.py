@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import subprocess
 import sys
 
@@ -66,8 +68,14 @@ def register(app: typer.Typer) -> None:
             console.print(f"Wiped the data in {settings.state_path}.")
 
     @app.command()
-    def status() -> None:
-        """Each component with its state, PID and port."""
+    def status(
+        as_json: bool = typer.Option(False, "--json", help="one JSON object per component"),
+    ) -> None:
+        """Each component with its state, PID, port, restarts and last exit."""
+        if as_json:
+            rows = [dataclasses.asdict(row) for row in services.status(get_settings())]
+            typer.echo(json.dumps(rows, indent=2))
+            return
         _print_status(get_settings())
 
     @app.command()
@@ -115,7 +123,16 @@ def register(app: typer.Typer) -> None:
 
 def _print_status(settings) -> None:  # type: ignore[no-untyped-def]
     table = Table(title="StreamGuard stack")
-    for column in ("component", "state", "pid", "port", "memory", "detail"):
+    for column in (
+        "component",
+        "state",
+        "pid",
+        "port",
+        "memory",
+        "restarts",
+        "last exit",
+        "detail",
+    ):
         table.add_column(column)
     for row in services.status(settings):
         colour = {"running": "green", "stopped": "red"}.get(row.state, "yellow")
@@ -125,6 +142,8 @@ def _print_status(settings) -> None:  # type: ignore[no-untyped-def]
             str(row.pid or "-"),
             str(row.port or "-"),
             f"{row.rss_mib:.0f} MiB" if row.rss_mib is not None else "-",
+            "-" if row.restarts is None else str(row.restarts),
+            row.last_exit or "-",
             row.detail,
         )
     console.print(table)
