@@ -48,6 +48,10 @@ class FatalError(RuntimeError):
     """A failure an operator must fix; its message says what and where."""
 
 
+class FencedError(RuntimeError):
+    """This instance lost a partition of its batch to another one: the batch must roll back."""
+
+
 class GaveUpError(RuntimeError):
     """A retryable failure that lasted longer than the retry budget."""
 
@@ -116,6 +120,8 @@ def classify(exc: BaseException) -> Label:
         return classify_kafka(exc.args[0])
     if isinstance(exc, KafkaError):
         return classify_kafka(exc)
+    if isinstance(exc, FencedError):  # a rebalance: resume from what is stored, as now assigned
+        return Label(Kind.RETRYABLE, f"fenced: {exc}")
     if isinstance(exc, BufferError):  # the producer's queue is full: it drains by itself
         return Label(Kind.RETRYABLE, f"Kafka producer queue full: {exc}")
     if isinstance(exc, ValidationError | FatalError):

@@ -29,13 +29,22 @@ def register(app: typer.Typer) -> None:
         only: str = typer.Option(
             ",".join(services.COMPONENTS), "--only", help="comma-separated components to start"
         ),
+        decision_instances: int = typer.Option(
+            0,
+            "--decision-instances",
+            help="decision service processes in one group (0: STREAMGUARD_DECISION_INSTANCES)",
+        ),
     ) -> None:
         """Start PostgreSQL, Kafka, the Flink rules job and the ledger; skip what runs already."""
         settings = get_settings()
         components = tuple(part.strip() for part in only.split(",") if part.strip())
         try:
             started = services.up(
-                settings, generator_rate=generator_rate, only=components, say=console.print
+                settings,
+                generator_rate=generator_rate,
+                only=components,
+                decision_instances=decision_instances or None,
+                say=console.print,
             )
         except StackError as exc:
             console.print(f"[red]error:[/red] {exc}")

@@ -44,7 +44,15 @@ from streamguard.decide.lists import ListCache
 from streamguard.decide.parse import Batch, split
 from streamguard.decide.publisher import DecisionPublisher
 from streamguard.domain.policy import Thresholds
-from streamguard.errors import Backoff, FatalError, GaveUpError, Kind, classify, retry
+from streamguard.errors import (
+    Backoff,
+    FatalError,
+    FencedError,
+    GaveUpError,
+    Kind,
+    classify,
+    retry,
+)
 from streamguard.kafka import topics
 from streamguard.kafka.client import consumer_config, producer_config
 from streamguard.kafka.copartition import (
@@ -86,6 +94,11 @@ class LedgerService:
         self.poll_timeout_s = poll_timeout_s
         self.linger_s = settings.ledger_linger_ms / 1000
         self.stopping = False
+        self.instance_id = settings.ledger_instance_id
+        # The partitions this instance claimed in PostgreSQL, with their generations (fencing).
+        self._claimed: dict[tuple[str, int], int] = {}
+        self._rebalances = 0
+        self._stages_running = False
         self.retry_for_s = settings.ledger_retry_for_s
         self.backoff = Backoff()
         self._failing_since: float | None = None  # the first failure since the last commit
@@ -135,11 +148,28 @@ class LedgerService:
         self._failure: BaseException | None = None
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Resume each partition from the offset stored with the last committed batch."""
-        while self._queue.unfinished_tasks and self._failure is None:
-            time.sleep(0.01)  # the writer commits what is queued first; then the offsets are final
+        """Claim each partition and resume it from the offset stored with its last batch."""
+        self._drain()
+        self._rebalances += 1
         self._resume(partitions)
         log.info("assigned %d partitions, resuming from the offsets in PostgreSQL", len(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Finish the batches already queued (they still own their partitions), then let go.
+
+        A batch that is too late (another instance claimed one of its partitions first) fails
+        its ownership check and rolls back; what was polled but not queued is dropped (poll).
+        """
+        self._drain()
+        self._rebalances += 1
+        self._claimed = {}
+        log.info("revoked %d partitions", len(partitions))
+
+    def _drain(self) -> None:
+        # Only while the threads run: once stopped (close() leaves the group) nothing is queued
+        # but their end-of-work marker, which no one marks done.
+        while self._stages_running and self._queue.unfinished_tasks and self._failure is None:
+            time.sleep(0.01)  # the writer commits what is queued first; then the offsets are final
 
     def _resume(self, partitions: list[TopicPartition]) -> None:
         """Assign the partitions at the offsets PostgreSQL holds for them.
@@ -148,11 +178,14 @@ class LedgerService:
         this runs inside a rebalance during an outage).
         """
 
-        def load() -> dict[tuple[str, int], int]:
-            with self._connect() as conn:
-                return ledger.load_offsets(conn, GROUP_ID)
+        keys = [(tp.topic, tp.partition) for tp in partitions]
 
-        stored = self._retry("loading the stored offsets", load)
+        def claim() -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+            with self._connect() as conn, conn.transaction():
+                claimed = ledger.claim_partitions(conn, GROUP_ID, self.instance_id, keys)
+                return claimed, ledger.load_offsets(conn, GROUP_ID)
+
+        self._claimed, stored = self._retry("claiming the partitions", claim)
         at = [
             TopicPartition(
                 tp.topic, tp.partition, stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
@@ -175,7 +208,9 @@ class LedgerService:
         sys.setswitchinterval(self.settings.ledger_gil_switch_ms / 1000)
         try:
             self._retry("resending unpublished decisions", self._resend)
-            self.consumer.subscribe(list(INPUT_TOPICS), on_assign=self._on_assign)
+            self.consumer.subscribe(
+                list(INPUT_TOPICS), on_assign=self._on_assign, on_revoke=self._on_revoke
+            )
             while not self.stopping:
                 failure = self._run_pipeline()
                 if failure is None:
@@ -201,6 +236,7 @@ class LedgerService:
         ]
         for thread in stages:
             thread.start()
+        self._stages_running = True
         last_put = time.monotonic()
         try:
             while not self.stopping and self._failure is None:
@@ -215,6 +251,7 @@ class LedgerService:
             self._put(self._queue, None)
             for thread in stages:
                 thread.join()
+            self._stages_running = False
         return self._failure
 
     def _recover(self, failure: BaseException) -> None:
@@ -322,11 +359,21 @@ class LedgerService:
         return True
 
     def poll(self) -> list[Message]:
-        """Wait for one message, then for up to a batch more during the linger."""
+        """Wait for one message, then for up to a batch more during the linger.
+
+        Across a rebalance, the messages of partitions this instance no longer holds are dropped
+        (they are another instance's now, read from the offsets stored). Those of partitions it
+        kept may come twice, from before and after the rebalance put them back at their stored
+        offsets: storing is idempotent, so that costs only the repeat.
+        """
+        rebalances = self._rebalances
         first = self.consumer.consume(1, self.poll_timeout_s)
         if not first:
             return []
-        return first + self.consumer.consume(self.batch_size - 1, self.linger_s)
+        messages = first + self.consumer.consume(self.batch_size - 1, self.linger_s)
+        if self._rebalances == rebalances:
+            return messages
+        return [m for m in messages if (m.topic(), m.partition()) in self._claimed]
 
     def _poll_batch(self) -> Batch | None:
         messages = self.poll()
@@ -353,10 +400,21 @@ class LedgerService:
         """Open the batch's database transaction and COPY its transactions, if all are new."""
         with contextlib.ExitStack() as stack:  # rolled back if the COPY fails, else kept open
             stack.enter_context(conn.transaction())
+            self._check_owned(batch, conn)
             copied = not batch.transactions or ledger.copy_new_transactions(
                 conn, batch.transactions
             )
             return OpenBatch(batch, conn, stack.pop_all(), copied)
+
+    def _check_owned(self, batch: Batch, conn: psycopg.Connection) -> None:
+        """Fence: lock the batch's partitions' ownership rows; fail if one was claimed since."""
+        if not batch.offsets:
+            return
+        claimed = {tp: self._claimed.get(tp, -1) for tp in batch.offsets}
+        lost = ledger.lost_partitions(conn, GROUP_ID, self.instance_id, claimed)
+        if lost:
+            names = ", ".join(f"{topic}[{partition}]" for topic, partition in lost)
+            raise FencedError(f"{self.instance_id} no longer owns {names}; batch rolled back")
 
     def finish(self, opened: OpenBatch) -> None:
         """Store and decide the rest of the batch, commit, then publish what it decided."""
@@ -456,7 +514,12 @@ def run(settings: Settings) -> None:
         raise SystemExit(2) from exc
     try:
         service = LedgerService(settings)
-        log.info("ledger consuming %s as %s", ", ".join(INPUT_TOPICS), GROUP_ID)
+        log.info(
+            "ledger consuming %s as %s, instance %s",
+            ", ".join(INPUT_TOPICS),
+            GROUP_ID,
+            settings.ledger_instance_id,
+        )
         service.run()
     except GaveUpError as exc:
         log.error("stopping: %s", exc)

@@ -8,6 +8,7 @@ import sys
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from streamguard.config import Settings
@@ -119,17 +120,35 @@ def start_rules(settings: Settings) -> int:
     return pid
 
 
-def start_ledger(settings: Settings) -> int:
-    """The consumer that stores transactions, alerts and labels in PostgreSQL."""
+def ledger_names(settings: Settings, count: int | None = None) -> list[str]:
+    """The decision instances' component names: ledger, ledger-2, ..., ledger-N."""
+    count = count or settings.decision_instances
+    return [LEDGER] + [f"{LEDGER}-{i}" for i in range(2, count + 1)]
+
+
+def _ledgers_present(settings: Settings) -> list[str]:
+    """The configured instances and any other whose PID file is there (started with more)."""
+    found = {path.stem for path in Paths(settings.state_path).run.glob(f"{LEDGER}*.pid")}
+    return sorted(set(ledger_names(settings)) | found, key=lambda n: (len(n), n))
+
+
+def start_ledger(settings: Settings, name: str = LEDGER) -> int:
+    """One decision instance (`ledger`, `ledger-2`, ...): its own group.instance.id and log."""
     paths = Paths(settings.state_path)
-    log = paths.log(LEDGER)
+    log = paths.log(name)
     offset = log.stat().st_size if log.exists() else 0
-    pid = _supervised(settings, LEDGER, _python_module("streamguard.decide"))
+    instance_id = settings.ledger_instance_id if name == LEDGER else name
+    pid = _supervised(
+        settings,
+        name,
+        _python_module("streamguard.decide"),
+        env={"STREAMGUARD_LEDGER_INSTANCE_ID": instance_id},
+    )
     wait_until(
         lambda: "consuming" in _written_since(log, offset),
         timeout_s=LEDGER_START_TIMEOUT_S,
-        component=LEDGER,
-        log=paths.log(LEDGER),
+        component=name,
+        log=log,
         pid=pid,
     )
     return pid
@@ -161,9 +180,13 @@ def up(
     *,
     generator_rate: int = 0,
     only: tuple[str, ...] = COMPONENTS,
+    decision_instances: int | None = None,
     say: Callable[[str], None] = print,
 ) -> bool:
-    """Start whatever is not running (of `only`); return False when everything already was."""
+    """Start whatever is not running (of `only`); return False when everything already was.
+
+    `decision_instances` (default: the setting) decision service processes run in one group.
+    """
     unknown = set(only) - set(COMPONENTS)
     if unknown:
         raise StackError(
@@ -181,15 +204,23 @@ def up(
     applied = migrate(settings) if postgres_server.NAME in only else []
     if applied:
         say(f"applied migrations: {', '.join(applied)}")
-    steps: list[tuple[str, bool, Callable[[], int]]] = [
-        (kafka_server.NAME, settings.runs_local_kafka, lambda: kafka_server.start(settings)),
-        (RULES, True, lambda: start_rules(settings)),
-        (LEDGER, True, lambda: start_ledger(settings)),
+    steps: list[tuple[str, str, bool, Callable[[], int]]] = [
+        (
+            kafka_server.NAME,
+            kafka_server.NAME,
+            settings.runs_local_kafka,
+            lambda: kafka_server.start(settings),
+        ),
+        (RULES, RULES, True, lambda: start_rules(settings)),
+        *[
+            (name, LEDGER, True, partial(start_ledger, settings, name))
+            for name in ledger_names(settings, decision_instances)
+        ],
     ]
     if not settings.runs_local_kafka:
         kafka_server.create_topics(settings)
-    for name, wanted, start in steps:
-        if wanted and name in only and _running(settings, name) is None:
+    for name, component, wanted, start in steps:
+        if wanted and component in only and _running(settings, name) is None:
             say(f"starting {name}…")
             start()
             started_any = True
@@ -211,7 +242,7 @@ def down(settings: Settings, *, say: Callable[[str], None] = print) -> list[tupl
     """Stop every process the stack started, producers first; return (name, pid) stopped."""
     paths = Paths(settings.state_path)
     stopped = []
-    for name in (GENERATOR, LEDGER, RULES, kafka_server.NAME):
+    for name in (GENERATOR, *reversed(_ledgers_present(settings)), RULES, kafka_server.NAME):
         pid = stop_pidfile(paths.pidfile(name))
         if pid is not None:
             say(f"stopped {name} (pid {pid})")
@@ -259,7 +290,7 @@ def status(settings: Settings) -> list[ComponentStatus]:
     rows.append(
         _supervised_status(settings, RULES, settings.flink_ui_port, f"job {job}" if job else "")
     )
-    for name in (LEDGER, GENERATOR):
+    for name in (*_ledgers_present(settings), GENERATOR):
         rows.append(_supervised_status(settings, name, None))
     return rows
 
