@@ -155,4 +155,5 @@ def _print_status(settings) -> None:  # type: ignore[no-untyped-def]
             row.last_exit or "-",
             row.detail,
         )
-    console.print(table)
+    # Piped (scripts, tests) rich would fold the table into 80 columns and split the details.
+    (console if console.is_terminal else Console(width=max(console.width, 140))).print(table)

@@ -312,14 +312,12 @@ def _supervised_status(
                 name, found.state, None, port, detail, None, found.restarts, found.last_exit
             )
         return ComponentStatus(name, _state(supervisor, True), supervisor, port, detail, rss)
-    state = "running" if found.state == "running" else found.state
-    notes = ", ".join(part for part in (detail, f"supervisor pid {supervisor}") if part)
     return ComponentStatus(
         name,
-        state,
+        found.state,
         found.child_pid or supervisor,
         port,
-        notes,
+        detail,
         rss,
         found.restarts,
         found.last_exit,
