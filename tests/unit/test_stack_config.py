@@ -120,3 +120,18 @@ def test_stop_pid_ends_the_process_and_its_group(tmp_path: Path) -> None:
 def test_an_empty_database_url_means_the_local_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMGUARD_DATABASE_URL", "")
     assert Settings(_env_file=None).runs_local_postgres  # type: ignore[call-arg]
+
+
+def test_decision_instances_have_one_name_each_and_stray_pid_files_count(tmp_path: Path) -> None:
+    from streamguard.stack import services
+    from streamguard.stack.process import Paths
+
+    settings = Settings(_env_file=None, state_dir=tmp_path, decision_instances=3)  # type: ignore[call-arg]
+    assert services.ledger_names(settings) == ["ledger", "ledger-2", "ledger-3"]
+    assert services.ledger_names(settings, 1) == ["ledger"]
+    paths = Paths(settings.state_path)
+    paths.ensure()
+    paths.pidfile("ledger-12").write_text("1\n")  # started earlier with more instances
+    assert services._ledgers_present(settings) == ["ledger", "ledger-2", "ledger-3", "ledger-12"]
+    with pytest.raises(ValueError):
+        Settings(_env_file=None, decision_instances=0)  # type: ignore[call-arg]

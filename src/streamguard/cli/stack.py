@@ -27,13 +27,22 @@ def register(app: typer.Typer) -> None:
         only: str = typer.Option(
             ",".join(services.COMPONENTS), "--only", help="comma-separated components to start"
         ),
+        decision_instances: int = typer.Option(
+            0,
+            "--decision-instances",
+            help="decision service processes in one group (0: STREAMGUARD_DECISION_INSTANCES)",
+        ),
     ) -> None:
         """Start PostgreSQL, Kafka, the Flink rules job and the ledger; skip what runs already."""
         settings = get_settings()
         components = tuple(part.strip() for part in only.split(",") if part.strip())
         try:
             started = services.up(
-                settings, generator_rate=generator_rate, only=components, say=console.print
+                settings,
+                generator_rate=generator_rate,
+                only=components,
+                decision_instances=decision_instances or None,
+                say=console.print,
             )
         except StackError as exc:
             console.print(f"[red]error:[/red] {exc}")
@@ -67,7 +76,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def status(as_json: bool = JsonOption) -> None:
-        """Each component with its state, PID and port."""
+        """Each component with its state, PID, port, restarts and last exit."""
         _print_status(get_settings(), as_json=as_json)
 
     @app.command()
@@ -119,6 +128,8 @@ STATUS_COLUMNS = [
     ("pid", "pid"),
     ("port", "port"),
     ("rss_mib", "memory"),
+    ("restarts", "restarts"),
+    ("last_exit", "last exit"),
     ("detail", "detail"),
 ]
 STATE_COLOURS = {"running": "green", "stopped": "red"}
@@ -132,6 +143,8 @@ def _print_status(settings: Settings, *, as_json: bool = False) -> None:
             "pid": row.pid,
             "port": row.port,
             "rss_mib": None if row.rss_mib is None else round(row.rss_mib, 1),
+            "restarts": row.restarts,
+            "last_exit": row.last_exit,
             "detail": row.detail,
         }
         for row in services.status(settings)
@@ -145,5 +158,6 @@ def _print_status(settings: Settings, *, as_json: bool = False) -> None:
         shown={
             "state": lambda state: f"[{STATE_COLOURS.get(state, 'yellow')}]{state}[/]",
             "rss_mib": lambda mib: "-" if mib is None else f"{mib:.0f} MiB",
+            "last_exit": lambda text: text or "-",
         },
     )

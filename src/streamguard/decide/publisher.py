@@ -75,8 +75,18 @@ class DecisionPublisher:
         done, self._acknowledged = self._acknowledged, []
         return done
 
+    def give_back(self, history_ids: list[int]) -> None:
+        """Acknowledgements taken by a transaction that rolled back: the next one marks them."""
+        self._acknowledged[:0] = history_ids
+
     def resend_unpublished(self, conn: psycopg.Connection, *, timeout_s: float = 30) -> int:
-        """Produce every committed version Kafka has not acknowledged; return how many."""
+        """Produce every committed version Kafka has not acknowledged; return how many.
+
+        What is in flight is waited for and marked first, so only the versions Kafka never
+        acknowledged (a crash, a rolled-back mark) go out again.
+        """
+        self.producer.flush(timeout_s)
+        self._mark(conn)
         sent = 0
         while True:
             with conn.transaction():
@@ -85,10 +95,19 @@ class DecisionPublisher:
                 return sent
             self.publish(rows)
             self.producer.flush(timeout_s)
-            with conn.transaction():
-                acknowledged = self.take_acknowledged()
-                repo.mark_published(conn, acknowledged)
+            acknowledged = self._mark(conn)
             sent += len(rows)
             if len(acknowledged) < len(rows):
                 log.warning("%d decisions still unpublished", len(rows) - len(acknowledged))
                 return sent
+
+    def _mark(self, conn: psycopg.Connection) -> list[int]:
+        """Mark what Kafka acknowledged, in a transaction of its own; return those ids."""
+        acknowledged = self.take_acknowledged()
+        try:
+            with conn.transaction():
+                repo.mark_published(conn, acknowledged)
+        except BaseException:
+            self.give_back(acknowledged)
+            raise
+        return acknowledged

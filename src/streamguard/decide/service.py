@@ -6,6 +6,12 @@ on (re)assignment each partition resumes from the offset stored with the last co
 Decisions are then produced to `fraud_decisions` from that committed state (see publisher.py).
 Messages that fail validation go to the dead-letter topic (reason in the headers) and the
 dead_letters table; the loop goes on.
+
+Failures are labelled by streamguard.errors. A retryable one (PostgreSQL restarting, a lost
+connection, a deadlock, a transient Kafka error) stops the pipeline, closes the connections (which
+rolls back the open batches), reconnects with backoff and puts every assigned partition back at
+the offset stored in PostgreSQL: nothing is lost, nothing doubled. A fatal one ends the process
+with exit code 2 and says why.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
     KafkaError,
+    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -37,6 +44,15 @@ from streamguard.decide.lists import ListCache
 from streamguard.decide.parse import Batch, split
 from streamguard.decide.publisher import DecisionPublisher
 from streamguard.domain.policy import Thresholds
+from streamguard.errors import (
+    Backoff,
+    FatalError,
+    FencedError,
+    GaveUpError,
+    Kind,
+    classify,
+    retry,
+)
 from streamguard.kafka import topics
 from streamguard.kafka.client import consumer_config, producer_config
 from streamguard.kafka.copartition import (
@@ -62,6 +78,13 @@ class OpenBatch(NamedTuple):
     copied: bool
 
 
+class Stored(NamedTuple):
+    """What one committed batch did."""
+
+    rows: list[decisions.HistoryRow]
+    inserted: int
+
+
 class LedgerService:
     """Consumes transactions, alerts and labels into PostgreSQL and decides, exactly once."""
 
@@ -71,9 +94,16 @@ class LedgerService:
         self.poll_timeout_s = poll_timeout_s
         self.linger_s = settings.ledger_linger_ms / 1000
         self.stopping = False
-        self.conn = connect_app(settings, application_name=GROUP_ID)
-        # A second connection, so that one batch's COPY runs while the one before is decided.
-        self.spare = connect_app(settings, application_name=GROUP_ID)
+        self.instance_id = settings.ledger_instance_id
+        # The partitions this instance claimed in PostgreSQL, with their generations (fencing).
+        self._claimed: dict[tuple[str, int], int] = {}
+        self._rebalances = 0
+        self._stages_running = False
+        self.retry_for_s = settings.ledger_retry_for_s
+        self.backoff = Backoff()
+        self._failing_since: float | None = None  # the first failure since the last commit
+        self._failures = 0
+        self.conn, self.spare = self._retry("connecting to PostgreSQL", self._connect_pair)
         self.consumer = Consumer(
             consumer_config(
                 settings,
@@ -88,6 +118,29 @@ class LedgerService:
         self.thresholds = Thresholds(settings.decision_review_score, settings.decision_block_score)
         self.stored = 0
         self.decided = 0
+        self.recoveries = 0
+        self._reset_pipeline()
+
+    def _connect(self) -> psycopg.Connection:
+        return connect_app(self.settings, application_name=GROUP_ID)
+
+    def _connect_pair(self) -> tuple[psycopg.Connection, psycopg.Connection]:
+        # The second one lets one batch's COPY run while the one before is decided.
+        return self._connect(), self._connect()
+
+    def _retry(self, what: str, operation: Callable[[], Any]) -> Any:
+        """streamguard.errors.retry within what is left of this failure's retry budget."""
+        spent = 0.0 if self._failing_since is None else time.monotonic() - self._failing_since
+        return retry(
+            operation,
+            what=what,
+            budget_s=max(0.0, self.retry_for_s - spent),
+            backoff=self.backoff,
+            stopping=lambda: self.stopping,
+        )
+
+    def _reset_pipeline(self) -> None:
+        """Fresh queues between the threads, both connections free, no failure."""
         self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._opened: queue.Queue[OpenBatch | None] = queue.Queue(maxsize=1)
         self._free: queue.Queue[psycopg.Connection] = queue.Queue()
@@ -96,15 +149,51 @@ class LedgerService:
         self._failure: BaseException | None = None
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Resume each partition from the offset stored with the last committed batch."""
-        while self._queue.unfinished_tasks and self._failure is None:
-            time.sleep(0.01)  # the writer commits what is queued first; then the offsets are final
-        stored = ledger.load_offsets(self.conn, GROUP_ID)
-        self.conn.rollback()
-        for tp in partitions:
-            tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
-        consumer.assign(partitions)
+        """Claim each partition and resume it from the offset stored with its last batch."""
+        self._drain()
+        self._rebalances += 1
+        self._resume(partitions)
         log.info("assigned %d partitions, resuming from the offsets in PostgreSQL", len(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Finish the batches already queued (they still own their partitions), then let go.
+
+        A batch that is too late (another instance claimed one of its partitions first) fails
+        its ownership check and rolls back; what was polled but not queued is dropped (poll).
+        """
+        self._drain()
+        self._rebalances += 1
+        self._claimed = {}
+        log.info("revoked %d partitions", len(partitions))
+
+    def _drain(self) -> None:
+        # Only while the threads run: once stopped (close() leaves the group) nothing is queued
+        # but their end-of-work marker, which no one marks done.
+        while self._stages_running and self._queue.unfinished_tasks and self._failure is None:
+            time.sleep(0.01)  # the writer commits what is queued first; then the offsets are final
+
+    def _resume(self, partitions: list[TopicPartition]) -> None:
+        """Assign the partitions at the offsets PostgreSQL holds for them.
+
+        Read on a connection of its own: the pipeline's two may be mid-batch (or broken, when
+        this runs inside a rebalance during an outage).
+        """
+
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+
+        def claim() -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+            with self._connect() as conn, conn.transaction():
+                claimed = ledger.claim_partitions(conn, GROUP_ID, self.instance_id, keys)
+                return claimed, ledger.load_offsets(conn, GROUP_ID)
+
+        self._claimed, stored = self._retry("claiming the partitions", claim)
+        at = [
+            TopicPartition(
+                tp.topic, tp.partition, stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+            )
+            for tp in partitions
+        ]
+        self.consumer.assign(at)
 
     def run(self) -> None:
         """Resend what a crash left unpublished, then loop until SIGTERM or SIGINT.
@@ -118,10 +207,26 @@ class LedgerService:
         # The writers make a dozen round trips to PostgreSQL per batch, and after each one they
         # need the GIL back from the parsing thread, which by default keeps it up to 5 ms.
         sys.setswitchinterval(self.settings.ledger_gil_switch_ms / 1000)
-        resent = self.publisher.resend_unpublished(self.conn)
-        if resent:
-            log.info("resent %d committed decisions that Kafka had not acknowledged", resent)
-        self.consumer.subscribe(list(INPUT_TOPICS), on_assign=self._on_assign)
+        try:
+            self._retry("resending unpublished decisions", self._resend)
+            self.consumer.subscribe(
+                list(INPUT_TOPICS), on_assign=self._on_assign, on_revoke=self._on_revoke
+            )
+            while not self.stopping:
+                failure = self._run_pipeline()
+                if failure is None:
+                    break
+                try:
+                    self._recover(failure)
+                except GaveUpError:
+                    if not self.stopping:
+                        raise
+        finally:
+            self.close()
+
+    def _run_pipeline(self) -> BaseException | None:
+        """Poll into the copier and writer threads until stopped or a stage fails; the failure."""
+        self._reset_pipeline()
         stages = [
             threading.Thread(
                 target=self._stage, args=(self._copy,), name="ledger-copier", daemon=True
@@ -132,6 +237,7 @@ class LedgerService:
         ]
         for thread in stages:
             thread.start()
+        self._stages_running = True
         last_put = time.monotonic()
         try:
             while not self.stopping and self._failure is None:
@@ -140,13 +246,59 @@ class LedgerService:
                     continue
                 self._put(self._queue, batch or Batch())  # an empty one lets the writer note acks
                 last_put = time.monotonic()
+        except Exception as exc:  # noqa: BLE001 - from Kafka or a rebalance; labelled by _recover
+            self._failure = exc
         finally:
             self._put(self._queue, None)
             for thread in stages:
                 thread.join()
-            self.close()
-        if self._failure is not None:
-            raise self._failure
+            self._stages_running = False
+        return self._failure
+
+    def _recover(self, failure: BaseException) -> None:
+        """After a retryable failure: roll back, reconnect, resume from the stored offsets.
+
+        Closing the connections rolls back every batch left open; the batches polled but not
+        committed are dropped, and each assigned partition is put back at its stored offset, so
+        they are read again. Decisions committed but not yet acknowledged are sent again.
+        """
+        label = classify(failure)
+        if label.kind is Kind.FATAL:
+            raise FatalError(label.reason) from failure
+        if label.kind is not Kind.RETRYABLE:
+            raise failure
+        now = time.monotonic()
+        self._failing_since = self._failing_since or now
+        self._failures += 1
+        if now - self._failing_since > self.retry_for_s:
+            raise GaveUpError(f"failing for {now - self._failing_since:.0f} s: {label.reason}")
+        delay = self.backoff.delay_s(self._failures)
+        log.warning(
+            "%s; rolling back, resuming from the offsets in PostgreSQL in %.1f s",
+            label.reason,
+            delay,
+        )
+        self._close_connections()
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not self.stopping:
+            time.sleep(0.05)
+        self.conn, self.spare = self._retry("reconnecting to PostgreSQL", self._connect_pair)
+        self._retry("resending unpublished decisions", self._resend)
+        self._retry(
+            "resuming the assigned partitions", lambda: self._resume(self.consumer.assignment())
+        )
+        self.recoveries += 1
+        log.info("recovered (%d so far): consuming again", self.recoveries)
+
+    def _resend(self) -> None:
+        resent = self.publisher.resend_unpublished(self.conn)
+        if resent:
+            log.info("resent %d committed decisions that Kafka had not acknowledged", resent)
+
+    def _close_connections(self) -> None:
+        for conn in (self.conn, self.spare):
+            with contextlib.suppress(Exception):  # already broken, most likely
+                conn.close()
 
     def _put(self, into: queue.Queue, item: object) -> None:
         while self._failure is None:
@@ -170,7 +322,10 @@ class LedgerService:
             while work():
                 pass
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            log.exception("writing a batch failed; stopping")
+            if classify(exc).kind is Kind.RETRYABLE:
+                log.warning("writing a batch failed: %s", classify(exc).reason)
+            else:
+                log.exception("writing a batch failed")
             self._failure = exc
 
     def _copy(self) -> bool:
@@ -205,17 +360,29 @@ class LedgerService:
         return True
 
     def poll(self) -> list[Message]:
-        """Wait for one message, then for up to a batch more during the linger."""
+        """Wait for one message, then for up to a batch more during the linger.
+
+        Across a rebalance, the messages of partitions this instance no longer holds are dropped
+        (they are another instance's now, read from the offsets stored). Those of partitions it
+        kept may come twice, from before and after the rebalance put them back at their stored
+        offsets: storing is idempotent, so that costs only the repeat.
+        """
+        rebalances = self._rebalances
         first = self.consumer.consume(1, self.poll_timeout_s)
         if not first:
             return []
-        return first + self.consumer.consume(self.batch_size - 1, self.linger_s)
+        messages = first + self.consumer.consume(self.batch_size - 1, self.linger_s)
+        if self._rebalances == rebalances:
+            return messages
+        return [m for m in messages if (m.topic(), m.partition()) in self._claimed]
 
     def _poll_batch(self) -> Batch | None:
         messages = self.poll()
         usable = [m for m in messages if m.error() is None]
         for message in messages:
             error = message.error()
+            if error is not None and error.fatal():
+                raise KafkaException(error)
             if error is not None and error.code() != KafkaError._PARTITION_EOF:
                 log.warning("consumer error: %s", error)
         return split(usable, self.bounds) if usable else None
@@ -234,30 +401,52 @@ class LedgerService:
         """Open the batch's database transaction and COPY its transactions, if all are new."""
         with contextlib.ExitStack() as stack:  # rolled back if the COPY fails, else kept open
             stack.enter_context(conn.transaction())
+            self._check_owned(batch, conn)
             copied = not batch.transactions or ledger.copy_new_transactions(
                 conn, batch.transactions
             )
             return OpenBatch(batch, conn, stack.pop_all(), copied)
 
+    def _check_owned(self, batch: Batch, conn: psycopg.Connection) -> None:
+        """Fence: lock the batch's partitions' ownership rows; fail if one was claimed since."""
+        if not batch.offsets:
+            return
+        claimed = {tp: self._claimed.get(tp, -1) for tp in batch.offsets}
+        lost = ledger.lost_partitions(conn, GROUP_ID, self.instance_id, claimed)
+        if lost:
+            names = ", ".join(f"{topic}[{partition}]" for topic, partition in lost)
+            raise FencedError(f"{self.instance_id} no longer owns {names}; batch rolled back")
+
     def finish(self, opened: OpenBatch) -> None:
         """Store and decide the rest of the batch, commit, then publish what it decided."""
-        with opened.transaction:
-            rows = self.store(opened.batch, opened.conn, copied=opened.copied)
-        self.publisher.publish(rows)
+        acknowledged = self.publisher.take_acknowledged()
+        try:
+            with opened.transaction:
+                stored = self.store(
+                    opened.batch, opened.conn, copied=opened.copied, acknowledged=acknowledged
+                )
+        except BaseException:
+            self.publisher.give_back(acknowledged)  # not marked: the next batch marks them
+            raise
+        self._failing_since, self._failures = None, 0
+        self.stored += stored.inserted
+        self.decided += len(stored.rows)
+        self.publisher.publish(stored.rows)
         self._dead_letter(opened.batch.dead)
 
     def store(
-        self, batch: Batch, conn: psycopg.Connection, *, copied: bool
-    ) -> list[decisions.HistoryRow]:
+        self, batch: Batch, conn: psycopg.Connection, *, copied: bool, acknowledged: list[int]
+    ) -> Stored:
         """Rows, decisions, statuses and the offsets behind them, in the caller's transaction."""
-        decisions.mark_published(conn, self.publisher.take_acknowledged())
+        decisions.mark_published(conn, acknowledged)
         if not batch.offsets:
-            return []
+            return Stored([], 0)
         self.lists.refresh(conn)
         decided_before: list[str] = []
+        inserted = 0
         if batch.transactions:
             result = ledger.save_transactions(conn, batch.transactions, copied=copied)
-            self.stored += result.inserted
+            inserted = result.inserted
             decided_before = result.decided_before
         new_alerts = ledger.save_alerts(conn, batch.alerts) if batch.alerts else []
         if batch.labels:
@@ -272,9 +461,8 @@ class LedgerService:
             decided_before=decided_before,
         )
         rows = decider.decide(conn, due, cache=self.lists, thresholds=self.thresholds)
-        self.decided += len(rows)
         ledger.save_offsets(conn, GROUP_ID, batch.offsets)
-        return rows
+        return Stored(rows, inserted)
 
     def _dead_letter(self, letters: list[ledger.DeadLetter]) -> None:
         for letter in letters:
@@ -307,11 +495,10 @@ class LedgerService:
         self.producer.flush(10)
         acknowledged = self.publisher.take_acknowledged()
         if acknowledged and not self.conn.closed:
-            with self.conn.transaction():
-                decisions.mark_published(self.conn, acknowledged)
+            with contextlib.suppress(psycopg.Error), self.conn.transaction():
+                decisions.mark_published(self.conn, acknowledged)  # else sent again next start
         self.consumer.close()
-        self.conn.close()
-        self.spare.close()
+        self._close_connections()
 
 
 def run(settings: Settings) -> None:
@@ -326,9 +513,24 @@ def run(settings: Settings) -> None:
     except CopartitionError as exc:
         log.error("refusing to start: %s", exc)
         raise SystemExit(2) from exc
-    service = LedgerService(settings)
-    log.info("ledger consuming %s as %s", ", ".join(INPUT_TOPICS), GROUP_ID)
-    service.run()
+    try:
+        service = LedgerService(settings)
+        log.info(
+            "ledger consuming %s as %s, instance %s",
+            ", ".join(INPUT_TOPICS),
+            GROUP_ID,
+            settings.ledger_instance_id,
+        )
+        service.run()
+    except GaveUpError as exc:
+        log.error("stopping: %s", exc)
+        raise SystemExit(1) from exc
+    except Exception as exc:
+        label = classify(exc)
+        if label.kind is not Kind.FATAL:
+            raise
+        log.error("stopping on a fatal error, not retried (an operator must fix it): %s", exc)
+        raise SystemExit(2) from exc
     log.info(
         "ledger stopped after %.0f s, %d new transactions, %d decision versions",
         time.monotonic() - started,

@@ -212,6 +212,34 @@ def bootstrap(settings: Settings) -> None:
             )
 
 
+def restart(settings: Settings) -> int:
+    """pg_ctl restart -m fast: every session is cut, as in a failover; return the new PID."""
+    data = data_dir(settings)
+    log = Paths(settings.state_path).log(NAME)
+    _run(
+        [
+            binary("pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            "60",
+            "restart",
+        ],
+        "pg_ctl restart",
+        log,
+    )
+    pid = postmaster_pid(settings)
+    if pid is None:
+        raise StackError(f"postgres: restarted but wrote no postmaster.pid; see its log: {log}")
+    Paths(settings.state_path).pidfile(NAME).write_text(f"{pid}\n")
+    return pid
+
+
 def stop(settings: Settings) -> int | None:
     """pg_ctl stop (fast); return the PID that was stopped."""
     pid = postmaster_pid(settings)

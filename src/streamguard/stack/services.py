@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
 
 from streamguard.config import Settings
 from streamguard.stack import kafka_server, postgres_server
@@ -18,16 +19,16 @@ from streamguard.stack.process import (
     pid_alive,
     read_pid,
     require_free_port,
-    spawn,
     stop_pidfile,
-    tail,
     wait_until,
 )
+from streamguard.stack.supervise import read_state, spawn_supervised
 
 RULES = "rules"
 LEDGER = "ledger"
 GENERATOR = "generator"
 RULES_START_TIMEOUT_S = 120
+LEDGER_START_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class ComponentStatus:
     port: int | None
     detail: str = ""
     rss_mib: float | None = None
+    restarts: int | None = None  # by its supervisor; None when it has none
+    last_exit: str = ""
 
 
 def resident_mib(pid: int | None) -> float | None:
@@ -60,6 +63,30 @@ def _python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
+def _supervised(
+    settings: Settings, name: str, argv: list[str], env: dict[str, str] | None = None
+) -> int:
+    """Start a component under its supervisor (restarted when it dies); the supervisor's PID."""
+    return spawn_supervised(
+        name,
+        argv,
+        Paths(settings.state_path),
+        env=env,
+        max_restarts=settings.supervisor_max_restarts,
+        first_delay_s=settings.supervisor_first_delay_s,
+    )
+
+
+def _written_since(log: Path, offset: int) -> str:
+    """What a log got after `offset`: this run's lines, not a previous run's."""
+    try:
+        with log.open("rb") as file:
+            file.seek(offset)
+            return file.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def flink_job_state(settings: Settings) -> str | None:
     """The state of the rules job according to the Flink REST API, or None if it does not answer."""
     url = f"http://localhost:{settings.flink_ui_port}/jobs/overview"
@@ -76,10 +103,10 @@ def start_rules(settings: Settings) -> int:
     """The embedded Flink mini-cluster running every rule as one job."""
     require_free_port(settings.flink_ui_port, "STREAMGUARD_FLINK_UI_PORT", RULES)
     paths = Paths(settings.state_path)
-    pid = spawn(
+    pid = _supervised(
+        settings,
         RULES,
         _python_module("streamguard.rules.runner"),
-        paths,
         env={"FLINK_LOG_DIR": str(paths.logs)},
     )
     wait_until(
@@ -93,16 +120,35 @@ def start_rules(settings: Settings) -> int:
     return pid
 
 
-def start_ledger(settings: Settings) -> int:
-    """The consumer that stores transactions, alerts and labels in PostgreSQL."""
+def ledger_names(settings: Settings, count: int | None = None) -> list[str]:
+    """The decision instances' component names: ledger, ledger-2, ..., ledger-N."""
+    count = count or settings.decision_instances
+    return [LEDGER] + [f"{LEDGER}-{i}" for i in range(2, count + 1)]
+
+
+def _ledgers_present(settings: Settings) -> list[str]:
+    """The configured instances and any other whose PID file is there (started with more)."""
+    found = {path.stem for path in Paths(settings.state_path).run.glob(f"{LEDGER}*.pid")}
+    return sorted(set(ledger_names(settings)) | found, key=lambda n: (len(n), n))
+
+
+def start_ledger(settings: Settings, name: str = LEDGER) -> int:
+    """One decision instance (`ledger`, `ledger-2`, ...): its own group.instance.id and log."""
     paths = Paths(settings.state_path)
-    pid = spawn(LEDGER, _python_module("streamguard.decide"), paths)
-    started = time.monotonic()
+    log = paths.log(name)
+    offset = log.stat().st_size if log.exists() else 0
+    instance_id = settings.ledger_instance_id if name == LEDGER else name
+    pid = _supervised(
+        settings,
+        name,
+        _python_module("streamguard.decide"),
+        env={"STREAMGUARD_LEDGER_INSTANCE_ID": instance_id},
+    )
     wait_until(
-        lambda: "consuming" in tail(paths.log(LEDGER), 50) or time.monotonic() - started > 60,
-        timeout_s=60,
-        component=LEDGER,
-        log=paths.log(LEDGER),
+        lambda: "consuming" in _written_since(log, offset),
+        timeout_s=LEDGER_START_TIMEOUT_S,
+        component=name,
+        log=log,
         pid=pid,
     )
     return pid
@@ -110,9 +156,8 @@ def start_ledger(settings: Settings) -> int:
 
 def start_generator(settings: Settings, rate: int) -> int:
     """The generator's stream mode: a steady `rate` tx/s with labelled fraud."""
-    paths = Paths(settings.state_path)
     argv = [*_python_module("streamguard.cli.main"), "generate", "stream", "--rate", str(rate)]
-    return spawn(GENERATOR, argv, paths)
+    return _supervised(settings, GENERATOR, argv)
 
 
 def migrate(settings: Settings) -> list[str]:
@@ -135,9 +180,13 @@ def up(
     *,
     generator_rate: int = 0,
     only: tuple[str, ...] = COMPONENTS,
+    decision_instances: int | None = None,
     say: Callable[[str], None] = print,
 ) -> bool:
-    """Start whatever is not running (of `only`); return False when everything already was."""
+    """Start whatever is not running (of `only`); return False when everything already was.
+
+    `decision_instances` (default: the setting) decision service processes run in one group.
+    """
     unknown = set(only) - set(COMPONENTS)
     if unknown:
         raise StackError(
@@ -155,15 +204,23 @@ def up(
     applied = migrate(settings) if postgres_server.NAME in only else []
     if applied:
         say(f"applied migrations: {', '.join(applied)}")
-    steps: list[tuple[str, bool, Callable[[], int]]] = [
-        (kafka_server.NAME, settings.runs_local_kafka, lambda: kafka_server.start(settings)),
-        (RULES, True, lambda: start_rules(settings)),
-        (LEDGER, True, lambda: start_ledger(settings)),
+    steps: list[tuple[str, str, bool, Callable[[], int]]] = [
+        (
+            kafka_server.NAME,
+            kafka_server.NAME,
+            settings.runs_local_kafka,
+            lambda: kafka_server.start(settings),
+        ),
+        (RULES, RULES, True, lambda: start_rules(settings)),
+        *[
+            (name, LEDGER, True, partial(start_ledger, settings, name))
+            for name in ledger_names(settings, decision_instances)
+        ],
     ]
     if not settings.runs_local_kafka:
         kafka_server.create_topics(settings)
-    for name, wanted, start in steps:
-        if wanted and name in only and _running(settings, name) is None:
+    for name, component, wanted, start in steps:
+        if wanted and component in only and _running(settings, name) is None:
             say(f"starting {name}…")
             start()
             started_any = True
@@ -185,7 +242,7 @@ def down(settings: Settings, *, say: Callable[[str], None] = print) -> list[tupl
     """Stop every process the stack started, producers first; return (name, pid) stopped."""
     paths = Paths(settings.state_path)
     stopped = []
-    for name in (GENERATOR, LEDGER, RULES, kafka_server.NAME):
+    for name in (GENERATOR, *reversed(_ledgers_present(settings)), RULES, kafka_server.NAME):
         pid = stop_pidfile(paths.pidfile(name))
         if pid is not None:
             say(f"stopped {name} (pid {pid})")
@@ -229,15 +286,42 @@ def status(settings: Settings) -> list[ComponentStatus]:
     )
     rules = _running(settings, RULES)
     job = flink_job_state(settings) if rules else None
+    rows = [replace(row, rss_mib=resident_mib(row.pid)) for row in rows]
     rows.append(
-        ComponentStatus(
-            RULES, _state(rules, True), rules, settings.flink_ui_port, f"job {job}" if job else ""
-        )
+        _supervised_status(settings, RULES, settings.flink_ui_port, f"job {job}" if job else "")
     )
-    for name in (LEDGER, GENERATOR):
-        pid = _running(settings, name)
-        rows.append(ComponentStatus(name, _state(pid, True), pid, None))
-    return [replace(row, rss_mib=resident_mib(row.pid)) for row in rows]
+    for name in (*_ledgers_present(settings), GENERATOR):
+        rows.append(_supervised_status(settings, name, None))
+    return rows
+
+
+def _supervised_status(
+    settings: Settings, name: str, port: int | None, detail: str = ""
+) -> ComponentStatus:
+    """A supervised component: the child's PID, the supervisor's state, restarts, last exit.
+
+    The memory counts the supervisor and everything under it.
+    """
+    supervisor = _running(settings, name)
+    rss = resident_mib(supervisor)
+    found = read_state(Paths(settings.state_path), name)
+    if found is None or found.supervisor_pid != supervisor:
+        if supervisor is None and found is not None and found.state in ("failed", "gave up"):
+            # it ended by itself: say why, so that the operator does not have to dig for it
+            return ComponentStatus(
+                name, found.state, None, port, detail, None, found.restarts, found.last_exit
+            )
+        return ComponentStatus(name, _state(supervisor, True), supervisor, port, detail, rss)
+    return ComponentStatus(
+        name,
+        found.state,
+        found.child_pid or supervisor,
+        port,
+        detail,
+        rss,
+        found.restarts,
+        found.last_exit,
+    )
 
 
 def _state(pid: int | None, managed: bool) -> str:

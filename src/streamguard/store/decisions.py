@@ -270,6 +270,7 @@ WITH wanted AS (
 )
 INSERT INTO merchant_stats AS m (merchant_id, flagged_count)
 SELECT merchant_id, COUNT(*) FROM changed WHERE newly_flagged GROUP BY merchant_id
+ORDER BY merchant_id  -- one lock order for every decision instance: fewer deadlocks
 ON CONFLICT (merchant_id) DO UPDATE
 SET flagged_count = m.flagged_count + EXCLUDED.flagged_count, updated_at = clock_timestamp()
 """

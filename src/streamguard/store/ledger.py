@@ -71,7 +71,7 @@ WITH new AS (
     RETURNING transaction_id, merchant_id
 ), counted AS (
     INSERT INTO merchant_stats AS m (merchant_id, tx_count)
-    SELECT merchant_id, COUNT(*) FROM new GROUP BY merchant_id
+    SELECT merchant_id, COUNT(*) FROM new GROUP BY merchant_id ORDER BY merchant_id
     ON CONFLICT (merchant_id) DO UPDATE
     SET tx_count = m.tx_count + EXCLUDED.tx_count, updated_at = clock_timestamp()
 )
@@ -311,3 +311,44 @@ def save_offsets(
             " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = clock_timestamp()",
             [(group_id, topic, part, offset) for (topic, part), offset in offsets.items()],
         )
+
+
+def claim_partitions(
+    conn: psycopg.Connection, group_id: str, owner: str, partitions: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """Make `owner` the owner of each partition under a new generation; return the generations.
+
+    Waits for a previous owner's open batch on these partitions (it holds their rows FOR SHARE),
+    so the offsets read after this, in the same transaction, include what that batch committed.
+    """
+    ordered = sorted(set(partitions))  # one lock order for every instance
+    rows = conn.execute(
+        "INSERT INTO partition_owners AS o (group_id, topic, partition, owner, generation)"
+        " SELECT %s, t, p, %s, 1 FROM unnest(%s::text[], %s::integer[]) AS u(t, p)"
+        " ON CONFLICT (group_id, topic, partition) DO UPDATE"
+        " SET owner = EXCLUDED.owner, generation = o.generation + 1,"
+        " claimed_at = clock_timestamp()"
+        " RETURNING topic, partition, generation",
+        (group_id, owner, [t for t, _ in ordered], [p for _, p in ordered]),
+    ).fetchall()
+    return {(topic, partition): generation for topic, partition, generation in rows}
+
+
+def lost_partitions(
+    conn: psycopg.Connection, group_id: str, owner: str, claimed: dict[tuple[str, int], int]
+) -> list[tuple[str, int]]:
+    """Lock the claimed partitions' rows until commit; return those another claim took since.
+
+    Run first in a batch's transaction: a claim by another instance then waits for this batch,
+    and a batch that started after such a claim sees it here and must roll back.
+    """
+    ordered = sorted(claimed)
+    rows = conn.execute(
+        "SELECT topic, partition, owner, generation FROM partition_owners"
+        " WHERE group_id = %s AND (topic, partition) IN"
+        " (SELECT * FROM unnest(%s::text[], %s::integer[]))"
+        " ORDER BY topic, partition FOR SHARE",
+        (group_id, [t for t, _ in ordered], [p for _, p in ordered]),
+    ).fetchall()
+    held = {(t, p) for t, p, who, gen in rows if who == owner and gen == claimed[(t, p)]}
+    return [tp for tp in ordered if tp not in held]

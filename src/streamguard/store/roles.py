@@ -19,6 +19,7 @@ APP_GRANTS: dict[str, str] = {
     "transaction_labels": "INSERT",
     "dead_letters": "INSERT",
     "consumer_offsets": "SELECT, INSERT, UPDATE (next_offset, updated_at)",
+    "partition_owners": "SELECT, INSERT, UPDATE (owner, generation, claimed_at)",
     "decisions": "SELECT, INSERT, UPDATE",
     "decision_history": "SELECT, INSERT, UPDATE (published_at)",
     "merchant_stats": "SELECT, INSERT, UPDATE (tx_count, flagged_count, updated_at)",
