@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what StreamGuard needs and is missing: a Java 17 JDK (the rules' own SQL functions
-# are compiled on first use) and Maven (Debian packages), then a
+# are compiled on first use), Maven and Chromium (for the console's browser tests; Debian
+# packages), then a
 # virtualenv in .venv with the package. PostgreSQL 15 is installed by `streamguard up` when the
 # local cluster needs it; the Kafka and Flink connector jars are fetched by Maven into ~/.m2.
 set -euo pipefail
@@ -18,6 +19,9 @@ apt_install() {
 
 command -v javac >/dev/null || apt_install openjdk-17-jdk-headless
 command -v mvn >/dev/null || apt_install maven
+# The console's browser tests drive Debian's Chromium through Playwright (never a browser
+# download of Playwright's own).
+[ -x /usr/bin/chromium ] || apt_install chromium
 
 PYTHON="${PYTHON:-python3}"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {

@@ -26,8 +26,10 @@ from streamguard.stack.process import (
 
 RULES = "rules"
 LEDGER = "ledger"
+CONSOLE = "console"
 GENERATOR = "generator"
 RULES_START_TIMEOUT_S = 120
+CONSOLE_START_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,35 @@ def start_ledger(settings: Settings) -> int:
     return pid
 
 
+def console_healthy(settings: Settings) -> bool:
+    """True when the console answers its health check (it reached PostgreSQL as its role)."""
+    url = f"http://{_probe_host(settings.console_host)}:{settings.console_port}/api/v1/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def _probe_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+
+
+def start_console(settings: Settings) -> int:
+    """The web console and REST API (uvicorn), ready when its health check answers."""
+    require_free_port(settings.console_port, "STREAMGUARD_CONSOLE_PORT", CONSOLE)
+    paths = Paths(settings.state_path)
+    pid = spawn(CONSOLE, _python_module("streamguard.console"), paths)
+    wait_until(
+        lambda: console_healthy(settings),
+        timeout_s=CONSOLE_START_TIMEOUT_S,
+        component=CONSOLE,
+        log=paths.log(CONSOLE),
+        pid=pid,
+    )
+    return pid
+
+
 def start_generator(settings: Settings, rate: int) -> int:
     """The generator's stream mode: a steady `rate` tx/s with labelled fraud."""
     paths = Paths(settings.state_path)
@@ -119,15 +150,16 @@ def migrate(settings: Settings) -> list[str]:
     """Apply the schema migrations, then (re)grant the services' least-privilege role."""
     from streamguard.store.db import connect
     from streamguard.store.migrate import migrate as apply
-    from streamguard.store.roles import ensure_app_role
+    from streamguard.store.roles import ensure_app_role, ensure_console_role
 
     with connect(settings) as conn:
         applied = apply(conn)
         ensure_app_role(conn, settings)
+        ensure_console_role(conn, settings)
         return applied
 
 
-COMPONENTS = (postgres_server.NAME, kafka_server.NAME, RULES, LEDGER)
+COMPONENTS = (postgres_server.NAME, kafka_server.NAME, RULES, LEDGER, CONSOLE)
 
 
 def up(
@@ -159,6 +191,7 @@ def up(
         (kafka_server.NAME, settings.runs_local_kafka, lambda: kafka_server.start(settings)),
         (RULES, True, lambda: start_rules(settings)),
         (LEDGER, True, lambda: start_ledger(settings)),
+        (CONSOLE, True, lambda: start_console(settings)),
     ]
     if not settings.runs_local_kafka:
         kafka_server.create_topics(settings)
@@ -185,7 +218,7 @@ def down(settings: Settings, *, say: Callable[[str], None] = print) -> list[tupl
     """Stop every process the stack started, producers first; return (name, pid) stopped."""
     paths = Paths(settings.state_path)
     stopped = []
-    for name in (GENERATOR, LEDGER, RULES, kafka_server.NAME):
+    for name in (GENERATOR, CONSOLE, LEDGER, RULES, kafka_server.NAME):
         pid = stop_pidfile(paths.pidfile(name))
         if pid is not None:
             say(f"stopped {name} (pid {pid})")
@@ -237,6 +270,16 @@ def status(settings: Settings) -> list[ComponentStatus]:
     for name in (LEDGER, GENERATOR):
         pid = _running(settings, name)
         rows.append(ComponentStatus(name, _state(pid, True), pid, None))
+    console = _running(settings, CONSOLE)
+    rows.append(
+        ComponentStatus(
+            CONSOLE,
+            _state(console, True),
+            console,
+            settings.console_port,
+            settings.console_url if console else "",
+        )
+    )
     return [replace(row, rss_mib=resident_mib(row.pid)) for row in rows]
 
 
