@@ -23,6 +23,24 @@ command -v mvn >/dev/null || apt_install maven
 # download of Playwright's own).
 [ -x /usr/bin/chromium ] || apt_install chromium
 
+# The console's API docs (/docs) use swagger-ui, fetched pinned from npm and checked here;
+# it is never committed (the folder is ignored) and the pages load nothing from elsewhere.
+SWAGGER_UI_VERSION=5.32.0
+SWAGGER_UI_SHA256=3c30bfe83d09763d14b4c88df0beade8ca162087a2fa5db3f34472f231ab3ba9
+vendor=src/streamguard/console/static/vendor/swagger-ui
+if [ ! -f "$vendor/.version-$SWAGGER_UI_VERSION" ]; then
+  command -v npm >/dev/null || apt_install npm
+  echo "fetching swagger-ui-dist $SWAGGER_UI_VERSION (npm pack)…"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "swagger-ui-dist@$SWAGGER_UI_VERSION" >/dev/null)
+  echo "$SWAGGER_UI_SHA256  $tmp/swagger-ui-dist-$SWAGGER_UI_VERSION.tgz" | sha256sum -c --quiet
+  rm -rf "$vendor" && mkdir -p "$vendor"
+  tar -xzf "$tmp/swagger-ui-dist-$SWAGGER_UI_VERSION.tgz" -C "$vendor" --strip-components=1 \
+    package/swagger-ui-bundle.js package/swagger-ui.css package/LICENSE
+  touch "$vendor/.version-$SWAGGER_UI_VERSION"
+  rm -rf "$tmp"
+fi
+
 PYTHON="${PYTHON:-python3}"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {
   echo "error: StreamGuard needs Python 3.10 or newer ($PYTHON is $("$PYTHON" --version))" >&2

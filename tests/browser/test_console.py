@@ -140,3 +140,22 @@ def _case_rows(stack: StackHandle, transaction_id: str) -> int:
             "SELECT count(*) FROM cases WHERE transaction_id = %s", (transaction_id,)
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+def test_pages_and_api_docs_make_no_external_request(
+    page: Page, console_stack: StackHandle, analyst: str
+) -> None:
+    origin = console_stack.settings.console_url
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    seeded = seed_decision(console_stack.settings)
+    log_in(page, "/")
+    expect(page.locator("#live-state")).to_contain_text("live", timeout=10_000)
+    for path in (f"/decisions/{seeded.transaction_id}", "/decisions", "/cases", "/lists"):
+        page.goto(path)
+    page.goto("/docs")
+    # swagger-ui (fetched by scripts/bootstrap.sh) renders the console's own OpenAPI schema
+    expect(page.locator(".swagger-ui .title")).to_contain_text("StreamGuard console API")
+    expect(page.locator(".swagger-ui")).to_contain_text("/api/v1/cases/{transaction_id}/resolve")
+    outside = [url for url in requested if not url.startswith(origin)]
+    assert outside == [] and any(url.endswith("/openapi.json") for url in requested)
