@@ -6,9 +6,11 @@ the cases are ledger rows written as the decision service writes them (tests/con
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -159,3 +161,50 @@ def test_pages_and_api_docs_make_no_external_request(
     expect(page.locator(".swagger-ui")).to_contain_text("/api/v1/cases/{transaction_id}/resolve")
     outside = [url for url in requested if not url.startswith(origin)]
     assert outside == [] and any(url.endswith("/openapi.json") for url in requested)
+
+
+def test_the_lists_page_adds_and_removes_with_the_analyst_recorded(
+    page: Page, console_stack: StackHandle, analyst: str
+) -> None:
+    value = f"ACC-list-{uuid.uuid4().hex[:6]}"
+    log_in(page, "/lists")
+    page.select_option("select[name=list_type]", "BLOCK")
+    page.select_option("select[name=entity_type]", "ACCOUNT")
+    page.fill("input[name=value]", value)
+    page.fill("input[name=reason]", "mule account")
+    page.click("form[action='/lists/add'] button")
+    row = page.locator("#lists tbody tr", has_text=value)
+    expect(row).to_contain_text("mule account")
+    expect(row).to_contain_text(USER)
+    assert _listed_by(console_stack, value) == [("ADD", USER)]
+    row.locator("button", has_text="Remove").click()
+    expect(page.locator("#lists tbody tr", has_text=value)).to_have_count(0)
+    assert _listed_by(console_stack, value) == [("ADD", USER), ("REMOVE", USER)]
+
+
+def _listed_by(stack: StackHandle, value: str) -> list[tuple[str, str]]:
+    with connect(stack.settings) as conn:
+        rows = conn.execute(
+            "SELECT change, changed_by FROM list_changes WHERE entity_value = %s ORDER BY id",
+            (value,),
+        ).fetchall()
+    return [(str(change), str(who)) for change, who in rows]
+
+
+def test_screenshots_of_the_overview_a_case_and_the_queue(
+    page: Page, console_stack: StackHandle, analyst: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Screenshots for the README (into $STREAMGUARD_SCREENSHOTS when set), checked non-empty."""
+    folder = Path(os.environ.get("STREAMGUARD_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    seeded = seed_decision(console_stack.settings, merchant_name="Posto Avenida Ltda")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, "/")
+    expect(page.locator("#live-state")).to_contain_text("live", timeout=10_000)
+    shots = {"console-overview.png": "/", "console-queue.png": "/cases"}
+    shots["console-case.png"] = f"/decisions/{seeded.transaction_id}"
+    for name, path in shots.items():
+        if path != "/":
+            page.goto(path)
+        page.screenshot(path=str(folder / name), full_page=True)
+        assert (folder / name).stat().st_size > 10_000

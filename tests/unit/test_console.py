@@ -10,7 +10,7 @@ import pytest
 
 from streamguard.console import present
 from streamguard.console.filters import FilterError, decision_filter, queue_filter
-from streamguard.console.live import rates
+from streamguard.console.live import flagged_share, rates
 from streamguard.console.session import Session, csrf_ok, new_session, sign, unsign
 from streamguard.domain.cases import CaseError, CaseState, CaseStatus, check_claim, check_note
 from streamguard.domain.paging import CursorError, decode_cursor, encode_cursor
@@ -122,6 +122,12 @@ def test_live_rates_come_from_counter_deltas() -> None:
     # the newest ~5 s: from t=2 to t=7, 100 transactions and 10 alerts
     assert figures["tx_per_s"] == 20.0 and figures["alerts_per_s"] == 2.0
     assert figures["tx_window"] == 140.0 and figures["window_s"] == 7.0
+
+
+def test_the_flagged_share_waits_for_a_whole_minute_of_counters() -> None:
+    assert flagged_share(9, 5.0, 7.0) is None  # a minute of decisions over 7 s of traffic
+    assert flagged_share(9, 900.0, 59.0) == 1.0
+    assert flagged_share(0, 0.0, 60.0) is None
 
 
 def test_claims_and_resolutions_follow_the_case_rules() -> None:

@@ -48,17 +48,22 @@ def rates(samples: deque[tuple[float, int, int]]) -> dict[str, float | None]:
     }
 
 
-def flagged_share(snapshot: Snapshot, tx_window: float | None) -> float | None:
-    """Share (%) of the window's transactions that got a REVIEW or BLOCK in the last minute."""
-    if not tx_window:
+def flagged_share(flagged_1m: int, tx_window: float | None, window_s: float | None) -> float | None:
+    """Share (%) of the last minute's transactions that got a REVIEW or BLOCK in it; None until
+    the counters cover (almost) a whole minute, since the two counts must span the same time."""
+    if not tx_window or window_s is None or window_s < WINDOW_S - RATE_SPAN_S:
         return None
-    return round(100.0 * snapshot.flagged_1m / tx_window, 2)
+    return round(100.0 * flagged_1m / tx_window, 2)
 
 
 def payload(snapshot: Snapshot, samples: deque[tuple[float, int, int]]) -> dict[str, object]:
     """The overview's numbers as one JSON-able dict."""
     figures: dict[str, object] = {**rates(samples), **asdict(snapshot)}
-    figures["flagged_pct"] = flagged_share(snapshot, figures["tx_window"])  # type: ignore[arg-type]
+    figures["flagged_pct"] = flagged_share(
+        snapshot.flagged_1m,
+        figures["tx_window"],  # type: ignore[arg-type]
+        figures["window_s"],  # type: ignore[arg-type]
+    )
     figures["shown"] = present.overview(figures)
     return figures
 

@@ -70,7 +70,7 @@ def overview(figures: dict[str, object]) -> dict[str, object]:
             for k, v in dict(figures.get("alerts_by_rule_1m") or {}).items()  # type: ignore[call-overload]
         ),
         "newest_alerts": [
-            [a["rule_id"], a["transaction_id"], a["account_id"], a["amount"]]
+            [a["rule_id"], a["transaction_id"], a["account_id"], money(Decimal(a["amount"]))]
             for a in figures.get("newest_alerts") or []  # type: ignore[attr-defined]
         ],
     }
