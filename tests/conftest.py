@@ -25,6 +25,6 @@ def console_stack() -> Iterator[StackHandle]:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackHandle]:
-    """The whole pipeline: PostgreSQL, Kafka, the Flink rules job and the ledger."""
+    """The whole pipeline: PostgreSQL, Kafka, the Flink rules job, the ledger and the console."""
     with running_stack() as stack:
         yield stack
