@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what StreamGuard needs and is missing: a Java 17 JDK (the rules' own SQL functions
-# are compiled on first use) and Maven (Debian packages), then a
+# are compiled on first use), Maven and Chromium (for the console's browser tests; Debian
+# packages), then a
 # virtualenv in .venv with the package. PostgreSQL 15 is installed by `streamguard up` when the
 # local cluster needs it; the Kafka and Flink connector jars are fetched by Maven into ~/.m2.
 set -euo pipefail
@@ -18,6 +19,27 @@ apt_install() {
 
 command -v javac >/dev/null || apt_install openjdk-17-jdk-headless
 command -v mvn >/dev/null || apt_install maven
+# The console's browser tests drive Debian's Chromium through Playwright (never a browser
+# download of Playwright's own).
+[ -x /usr/bin/chromium ] || apt_install chromium
+
+# The console's API docs (/docs) use swagger-ui, fetched pinned from npm and checked here;
+# it is never committed (the folder is ignored) and the pages load nothing from elsewhere.
+SWAGGER_UI_VERSION=5.32.0
+SWAGGER_UI_SHA256=3c30bfe83d09763d14b4c88df0beade8ca162087a2fa5db3f34472f231ab3ba9
+vendor=src/streamguard/console/static/vendor/swagger-ui
+if [ ! -f "$vendor/.version-$SWAGGER_UI_VERSION" ]; then
+  command -v npm >/dev/null || apt_install npm
+  echo "fetching swagger-ui-dist $SWAGGER_UI_VERSION (npm pack)…"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "swagger-ui-dist@$SWAGGER_UI_VERSION" >/dev/null)
+  echo "$SWAGGER_UI_SHA256  $tmp/swagger-ui-dist-$SWAGGER_UI_VERSION.tgz" | sha256sum -c --quiet
+  rm -rf "$vendor" && mkdir -p "$vendor"
+  tar -xzf "$tmp/swagger-ui-dist-$SWAGGER_UI_VERSION.tgz" -C "$vendor" --strip-components=1 \
+    package/swagger-ui-bundle.js package/swagger-ui.css package/LICENSE
+  touch "$vendor/.version-$SWAGGER_UI_VERSION"
+  rm -rf "$tmp"
+fi
 
 PYTHON="${PYTHON:-python3}"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {

@@ -17,7 +17,14 @@ def infra() -> Iterator[StackHandle]:
 
 
 @pytest.fixture(scope="session")
+def console_stack() -> Iterator[StackHandle]:
+    """PostgreSQL (migrated) and the console, on free ports: the console needs nothing else."""
+    with running_stack(only="postgres,console") as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
 def stack() -> Iterator[StackHandle]:
-    """The whole pipeline: PostgreSQL, Kafka, the Flink rules job and the ledger."""
+    """The whole pipeline: PostgreSQL, Kafka, the Flink rules job, the ledger and the console."""
     with running_stack() as stack:
         yield stack

@@ -41,7 +41,9 @@ def stack_env(state_dir: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_stack(only: str = "postgres,kafka,rules,ledger", **extra: str) -> Iterator[StackHandle]:
+def running_stack(
+    only: str = "postgres,kafka,rules,ledger,console", **extra: str
+) -> Iterator[StackHandle]:
     """Start the stack through the CLI, sized for tests, yield it, then stop it and wipe it."""
     with private_stack(
         only, inherit=False, extra=TEST_SIZING | extra, prefix="streamguard-test-"

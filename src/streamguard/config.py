@@ -104,7 +104,28 @@ class Settings(BaseSettings):
     # connection, a transient Kafka error) without committing a batch before it gives up.
     ledger_retry_for_s: float = 120
 
-    @field_validator("database_url", "app_database_url", "app_pg_password", mode="before")
+    # The console (web pages and the REST API). It binds to loopback unless told otherwise and
+    # logs in as its own least-privilege role (reads the ledger, writes cases and lists).
+    console_host: str = "127.0.0.1"
+    console_port: int = 8080
+    # Signs the session cookies. Empty: a random one per process (development only: sessions
+    # do not survive a restart), which the console says in its log.
+    console_secret: SecretStr | None = None
+    console_pg_user: str = "streamguard_console"
+    console_pg_password: SecretStr | None = None
+    console_database_url: SecretStr | None = None
+    # How often the one reader behind the overview's live counts asks PostgreSQL, in seconds.
+    console_live_interval_s: float = 1.0
+
+    @field_validator(
+        "database_url",
+        "app_database_url",
+        "app_pg_password",
+        "console_secret",
+        "console_pg_password",
+        "console_database_url",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -174,13 +195,30 @@ class Settings(BaseSettings):
         """The URL of the decision service's least-privilege role."""
         if self.app_database_url is not None:
             return self.app_database_url.get_secret_value()
+        return self._role_url(self.app_pg_user, self.app_pg_password or self.pg_password)
+
+    @property
+    def console_db_url(self) -> str:
+        """The URL of the console's least-privilege role."""
+        if self.console_database_url is not None:
+            return self.console_database_url.get_secret_value()
+        return self._role_url(self.console_pg_user, self.console_pg_password or self.pg_password)
+
+    def _role_url(self, user: str, password: SecretStr) -> str:
+        """The owner's URL with another role's name and password."""
         from urllib.parse import quote, urlsplit, urlunsplit
 
-        password = (self.app_pg_password or self.pg_password).get_secret_value()
         parts = urlsplit(self.db_url)
         host = parts.netloc.rpartition("@")[2]
-        netloc = f"{quote(self.app_pg_user, safe='')}:{quote(password, safe='')}@{host}"
+        secret = quote(password.get_secret_value(), safe="")
+        netloc = f"{quote(user, safe='')}:{secret}@{host}"
         return urlunsplit(parts._replace(netloc=netloc))
+
+    @property
+    def console_url(self) -> str:
+        """The address to open in a browser."""
+        host = "127.0.0.1" if self.console_host in ("0.0.0.0", "::") else self.console_host
+        return f"http://{host}:{self.console_port}"
 
     @property
     def state_path(self) -> Path:

@@ -15,11 +15,12 @@ pytestmark = pytest.mark.integration
 
 def test_status_lists_every_component_with_pid_and_port(stack: StackHandle) -> None:
     out = stack.cli("status").stdout
-    for name in ("postgres", "kafka", "rules", "ledger"):
+    for name in ("postgres", "kafka", "rules", "ledger", "console"):
         line = next(line for line in out.splitlines() if f" {name} " in line)
         assert "running" in line
     assert str(stack.settings.kafka_port) in out
     assert str(stack.settings.flink_ui_port) in out
+    assert str(stack.settings.console_port) in out
     assert "job RUNNING" in out
 
 

@@ -26,7 +26,8 @@ def test_private_env_never_inherits_places_or_ports() -> None:
     # tuning carries over, so a benchmark can try it
     assert env["STREAMGUARD_FLINK_PARALLELISM"] == "2"
     ports = {env[k] for k in env if k.endswith("_PORT")}
-    assert len(ports) == 4
+    assert len(ports) == 5  # Kafka, its controller, PostgreSQL, the Flink UI, the console
+    assert "STREAMGUARD_CONSOLE_PORT" in env
 
 
 def test_private_env_without_inheritance_and_with_extras() -> None:

@@ -13,7 +13,7 @@ from streamguard.bench import private_stack
 from streamguard.bench.private_stack import _picked_port_taken, free_ports
 
 TESTS = Path(__file__).resolve().parents[1]
-MARKER = {"integration": "integration", "e2e": "e2e"}
+MARKER = {"integration": "integration", "e2e": "e2e", "browser": "browser"}
 
 
 def module_marks(path: Path) -> set[str]:
@@ -34,6 +34,12 @@ def test_every_stack_test_module_carries_its_marker(folder: str) -> None:
     assert modules
     unmarked = [m.name for m in modules if MARKER[folder] not in module_marks(m)]
     assert unmarked == []
+
+
+def test_browser_tests_are_also_integration_tests_since_they_start_a_stack() -> None:
+    modules = sorted((TESTS / "browser").glob("test_*.py"))
+    assert modules
+    assert [m.name for m in modules if "integration" not in module_marks(m)] == []
 
 
 def test_free_ports_are_distinct_free_and_outside_the_ephemeral_range() -> None:

@@ -28,6 +28,7 @@ PRIVATE_KEYS = (
     "STREAMGUARD_KAFKA_CONTROLLER_PORT",
     "STREAMGUARD_PG_PORT",
     "STREAMGUARD_FLINK_UI_PORT",
+    "STREAMGUARD_CONSOLE_PORT",
     "STREAMGUARD_KAFKA_BOOTSTRAP",
     "STREAMGUARD_DATABASE_URL",
 )
@@ -97,7 +98,7 @@ def private_env(
     parameters) carry over, so a benchmark can try them; ports and places never do.
     """
     source = dict(os.environ if base is None else base)
-    kafka, controller, pg, flink_ui = free_ports(4)
+    kafka, controller, pg, flink_ui, console = free_ports(5)
     env = {
         k: v
         for k, v in source.items()
@@ -110,6 +111,7 @@ def private_env(
             "STREAMGUARD_KAFKA_CONTROLLER_PORT": str(controller),
             "STREAMGUARD_PG_PORT": str(pg),
             "STREAMGUARD_FLINK_UI_PORT": str(flink_ui),
+            "STREAMGUARD_CONSOLE_PORT": str(console),
             **(extra or {}),
         }
     )

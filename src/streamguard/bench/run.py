@@ -63,7 +63,10 @@ def run(plan: BenchPlan, progress: Progress) -> dict[str, Any]:
     steps = []
     for index, rate in enumerate(plan.rates):
         progress.set_phase("starting a private stack (Kafka, PostgreSQL, Flink, ledger)")
-        with private_stack(keep=plan.keep_state, extra=_stack_env(plan)) as stack:
+        # The pipeline only: the console would be one more process sharing the measured cores.
+        with private_stack(
+            "postgres,kafka,rules,ledger", keep=plan.keep_state, extra=_stack_env(plan)
+        ) as stack:
             progress.say(f"stack up in {stack.settings.state_path}")
             load_blocklist(stack)
             if index == 0 and plan.limits:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from streamguard.cli import bench, generate, kafka, lists, rules, sql, stack
+from streamguard.cli import bench, console, generate, kafka, lists, rules, sql, stack
 
 app = typer.Typer(
     help="StreamGuard: real-time fraud detection for Brazilian transactions.",
@@ -15,6 +15,7 @@ stack.register(app)
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(rules.app, name="rules")
 app.add_typer(lists.app, name="lists")
+app.add_typer(console.app, name="console")
 generate.register(app)
 bench.register(app)
 sql.register(app)

@@ -33,7 +33,8 @@ def register(app: typer.Typer) -> None:
             help="decision service processes in one group (0: STREAMGUARD_DECISION_INSTANCES)",
         ),
     ) -> None:
-        """Start PostgreSQL, Kafka, the Flink rules job and the ledger; skip what runs already."""
+        """Start PostgreSQL, Kafka, the Flink rules job, the ledger and the console; skip what
+        runs already."""
         settings = get_settings()
         components = tuple(part.strip() for part in only.split(",") if part.strip())
         try:
@@ -81,7 +82,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def where() -> None:
-        """Where to look: the Flink UI, the psql command, the logs and the topics."""
+        """Where to look: the console first, then the Flink UI, psql, the logs and the topics."""
         settings = get_settings()
         paths = Paths(settings.state_path)
         password = "" if settings.database_url else "PGPASSWORD=<STREAMGUARD_PG_PASSWORD> "
@@ -94,6 +95,8 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"""
 [bold]StreamGuard is running.[/bold]
+  Console (open this):       {settings.console_url}
+                             (log in as an analyst made with: streamguard console add-user NAME)
   Flink UI (the rules job):  http://localhost:{settings.flink_ui_port}
   Kafka bootstrap:           {settings.bootstrap_servers}
   PostgreSQL:                {psql}

@@ -26,9 +26,11 @@ from streamguard.stack.supervise import read_state, spawn_supervised
 
 RULES = "rules"
 LEDGER = "ledger"
+CONSOLE = "console"
 GENERATOR = "generator"
 RULES_START_TIMEOUT_S = 120
 LEDGER_START_TIMEOUT_S = 60
+CONSOLE_START_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,35 @@ def start_ledger(settings: Settings, name: str = LEDGER) -> int:
     return pid
 
 
+def console_healthy(settings: Settings) -> bool:
+    """True when the console answers its health check (it reached PostgreSQL as its role)."""
+    url = f"http://{_probe_host(settings.console_host)}:{settings.console_port}/api/v1/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def _probe_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+
+
+def start_console(settings: Settings) -> int:
+    """The web console and REST API (uvicorn), ready when its health check answers."""
+    require_free_port(settings.console_port, "STREAMGUARD_CONSOLE_PORT", CONSOLE)
+    paths = Paths(settings.state_path)
+    pid = _supervised(settings, CONSOLE, _python_module("streamguard.console"))
+    wait_until(
+        lambda: console_healthy(settings),
+        timeout_s=CONSOLE_START_TIMEOUT_S,
+        component=CONSOLE,
+        log=paths.log(CONSOLE),
+        pid=pid,
+    )
+    return pid
+
+
 def start_generator(settings: Settings, rate: int) -> int:
     """The generator's stream mode: a steady `rate` tx/s with labelled fraud."""
     argv = [*_python_module("streamguard.cli.main"), "generate", "stream", "--rate", str(rate)]
@@ -164,15 +195,16 @@ def migrate(settings: Settings) -> list[str]:
     """Apply the schema migrations, then (re)grant the services' least-privilege role."""
     from streamguard.store.db import connect
     from streamguard.store.migrate import migrate as apply
-    from streamguard.store.roles import ensure_app_role
+    from streamguard.store.roles import ensure_app_role, ensure_console_role
 
     with connect(settings) as conn:
         applied = apply(conn)
         ensure_app_role(conn, settings)
+        ensure_console_role(conn, settings)
         return applied
 
 
-COMPONENTS = (postgres_server.NAME, kafka_server.NAME, RULES, LEDGER)
+COMPONENTS = (postgres_server.NAME, kafka_server.NAME, RULES, LEDGER, CONSOLE)
 
 
 def up(
@@ -216,6 +248,7 @@ def up(
             (name, LEDGER, True, partial(start_ledger, settings, name))
             for name in ledger_names(settings, decision_instances)
         ],
+        (CONSOLE, CONSOLE, True, lambda: start_console(settings)),
     ]
     if not settings.runs_local_kafka:
         kafka_server.create_topics(settings)
@@ -242,7 +275,7 @@ def down(settings: Settings, *, say: Callable[[str], None] = print) -> list[tupl
     """Stop every process the stack started, producers first; return (name, pid) stopped."""
     paths = Paths(settings.state_path)
     stopped = []
-    for name in (GENERATOR, *reversed(_ledgers_present(settings)), RULES, kafka_server.NAME):
+    for name in (GENERATOR, CONSOLE, *reversed(_ledgers_present(settings)), RULES, kafka_server.NAME):
         pid = stop_pidfile(paths.pidfile(name))
         if pid is not None:
             say(f"stopped {name} (pid {pid})")
@@ -292,6 +325,11 @@ def status(settings: Settings) -> list[ComponentStatus]:
     )
     for name in (*_ledgers_present(settings), GENERATOR):
         rows.append(_supervised_status(settings, name, None))
+    console = _supervised_status(settings, CONSOLE, settings.console_port)
+    if console.pid:
+        detail = ", ".join(part for part in (settings.console_url, console.detail) if part)
+        console = replace(console, detail=detail)
+    rows.append(console)
     return rows
 
 

@@ -22,3 +22,13 @@ def connect_app(
         connect_timeout=10,
         application_name=application_name,
     )
+
+
+def connect_console(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:
+    """A new connection as the console's least-privilege role."""
+    return psycopg.connect(
+        settings.console_db_url,
+        autocommit=autocommit,
+        connect_timeout=10,
+        application_name="streamguard-console",
+    )

@@ -43,23 +43,48 @@ def normalise(list_type: str, entity_type: str, value: str) -> tuple[str, str, s
     return list_kind, entity_kind, value
 
 
+def _set_actor(conn: psycopg.Connection, actor: str | None) -> None:
+    """Name the person behind this transaction's list changes (the audit trigger reads it)."""
+    if actor is not None:
+        conn.execute("SELECT set_config('streamguard.actor', %s, true)", (actor,))
+
+
 def add(
-    conn: psycopg.Connection, list_type: str, entity_type: str, value: str, reason: str
+    conn: psycopg.Connection,
+    list_type: str,
+    entity_type: str,
+    value: str,
+    reason: str,
+    *,
+    actor: str | None = None,
 ) -> bool:
-    """Put an entity on a list (or update its reason); return True when it was not there."""
+    """Put an entity on a list (or update its reason); return True when it was not there.
+
+    `actor` (the console's analyst) is recorded as who added it; by default the database role.
+    """
     kind, entity, value = normalise(list_type, entity_type, value)
+    _set_actor(conn, actor)
     row = conn.execute(
-        "INSERT INTO list_entries (list_type, entity_type, entity_value, reason)"
-        " VALUES (%s, %s, %s, %s) ON CONFLICT (list_type, entity_type, entity_value)"
+        "INSERT INTO list_entries (list_type, entity_type, entity_value, reason, added_by)"
+        " VALUES (%s, %s, %s, %s, COALESCE(%s, current_user))"
+        " ON CONFLICT (list_type, entity_type, entity_value)"
         " DO UPDATE SET reason = EXCLUDED.reason RETURNING (xmax = 0)",
-        (kind, entity, value, reason),
+        (kind, entity, value, reason, actor),
     ).fetchone()
     return bool(row and row[0])
 
 
-def remove(conn: psycopg.Connection, list_type: str, entity_type: str, value: str) -> bool:
+def remove(
+    conn: psycopg.Connection,
+    list_type: str,
+    entity_type: str,
+    value: str,
+    *,
+    actor: str | None = None,
+) -> bool:
     """Take an entity off a list; return True when it was there."""
     kind, entity, value = normalise(list_type, entity_type, value)
+    _set_actor(conn, actor)
     cur = conn.execute(
         "DELETE FROM list_entries WHERE list_type = %s AND entity_type = %s AND entity_value = %s",
         (kind, entity, value),

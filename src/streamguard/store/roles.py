@@ -1,14 +1,17 @@
-"""The decision service's least-privilege role: created (or updated) after every migration.
+"""The services' least-privilege roles: created (or updated) after every migration.
 
-The owner role `streamguard` owns the schema and runs migrations; the services log in as
-`streamguard_app`, which may only read and write the rows they handle. It cannot delete, truncate,
-change the schema, edit the block/allow lists, or read the generator's ground truth.
+The owner role `streamguard` owns the schema and runs migrations. The decision service logs in
+as `streamguard_app`, which may only read and write the rows it handles: it cannot delete,
+truncate, change the schema, edit the block/allow lists, or read the generator's ground truth.
+The console logs in as `streamguard_console`: it reads the ledger and writes only cases, their
+resolutions and the lists; it cannot change a transaction, an alert or a decision.
 """
 
 from __future__ import annotations
 
 import psycopg
 from psycopg import sql
+from pydantic import SecretStr
 
 from streamguard.config import Settings
 
@@ -29,18 +32,54 @@ APP_GRANTS: dict[str, str] = {
 }
 APP_SEQUENCES = ("dead_letters_id_seq", "decision_history_id_seq")
 
+#: table -> privileges of the console role. The lists' audit trigger runs as the caller, hence
+#: INSERT on list_changes. Users and tokens are made by the CLI as the owner.
+CONSOLE_GRANTS: dict[str, str] = {
+    "transactions": "SELECT",
+    "fraud_alerts": "SELECT",
+    "decisions": "SELECT",
+    "decision_history": "SELECT",
+    "dead_letters": "SELECT",
+    "consumer_offsets": "SELECT",
+    "merchant_stats": "SELECT",
+    "list_entries": "SELECT, INSERT, UPDATE (reason, added_by), DELETE",
+    "list_changes": "SELECT, INSERT",
+    "cases": "SELECT, INSERT, UPDATE (status, claimed_by, claimed_at, resolved_at)",
+    "case_resolutions": "SELECT, INSERT",
+    "console_users": "SELECT",
+    "console_tokens": "SELECT",
+}
+CONSOLE_SEQUENCES = ("list_changes_id_seq",)
+
 
 def ensure_app_role(conn: psycopg.Connection, settings: Settings) -> None:
-    """Create the role if missing, set its password from configuration, and grant its rights."""
-    role = sql.Identifier(settings.app_pg_user)
-    password = (settings.app_pg_password or settings.pg_password).get_secret_value()
+    """Create the decision service's role if missing, set its password, grant its rights."""
+    password = settings.app_pg_password or settings.pg_password
+    ensure_role(conn, settings.app_pg_user, password, APP_GRANTS, APP_SEQUENCES)
+
+
+def ensure_console_role(conn: psycopg.Connection, settings: Settings) -> None:
+    """Create the console's role if missing, set its password, grant its rights."""
+    password = settings.console_pg_password or settings.pg_password
+    ensure_role(conn, settings.console_pg_user, password, CONSOLE_GRANTS, CONSOLE_SEQUENCES)
+
+
+def ensure_role(
+    conn: psycopg.Connection,
+    user: str,
+    password: SecretStr,
+    grants: dict[str, str],
+    sequences: tuple[str, ...],
+) -> None:
+    """A login role with exactly `grants` on its tables (anything else revoked first)."""
+    role = sql.Identifier(user)
     with conn.transaction():
-        exists = conn.execute(
-            "SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.app_pg_user,)
-        ).fetchone()
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
         verb = "ALTER" if exists else "CREATE"  # a new role is NOSUPERUSER NOCREATEDB NOCREATEROLE
         conn.execute(
-            sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(role, sql.Literal(password))
+            sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
+                role, sql.Literal(password.get_secret_value())
+            )
         )
         database = conn.info.dbname
         conn.execute(
@@ -49,12 +88,12 @@ def ensure_app_role(conn: psycopg.Connection, settings: Settings) -> None:
             )
         )
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role))
-        for table, privileges in APP_GRANTS.items():
+        for table, privileges in grants.items():
             conn.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(sql.Identifier(table), role))
             conn.execute(
                 sql.SQL("GRANT " + privileges + " ON {} TO {}").format(sql.Identifier(table), role)
             )
-        for sequence in APP_SEQUENCES:
+        for sequence in sequences:
             conn.execute(
                 sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(sql.Identifier(sequence), role)
             )
