@@ -61,6 +61,10 @@ def test_where_names_this_stacks_places_and_never_a_password(tmp_path: Path) -> 
     assert f"{tmp_path}/logs/" in text
     assert "not-to-be-printed" not in text
 
-    external = cli("where", STREAMGUARD_DATABASE_URL="postgresql://u:s3cret@db.example:5432/sg")
+    external = cli(
+        "where",
+        STREAMGUARD_DATABASE_URL="postgresql://u:s3cret@db.example:5432/sg",
+        STREAMGUARD_APP_PG_PASSWORD="app-s3cret",
+    )
     assert external.returncode == 0, external.stderr
     assert "s3cret" not in external.stdout and "<STREAMGUARD_DATABASE_URL>" in external.stdout
