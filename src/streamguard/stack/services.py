@@ -275,7 +275,8 @@ def down(settings: Settings, *, say: Callable[[str], None] = print) -> list[tupl
     """Stop every process the stack started, producers first; return (name, pid) stopped."""
     paths = Paths(settings.state_path)
     stopped = []
-    for name in (GENERATOR, CONSOLE, *reversed(_ledgers_present(settings)), RULES, kafka_server.NAME):
+    producers_first = (GENERATOR, CONSOLE, *reversed(_ledgers_present(settings)), RULES)
+    for name in (*producers_first, kafka_server.NAME):
         pid = stop_pidfile(paths.pidfile(name))
         if pid is not None:
             say(f"stopped {name} (pid {pid})")
