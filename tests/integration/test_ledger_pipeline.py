@@ -6,7 +6,6 @@ threads."""
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -69,7 +68,7 @@ def test_messages_repeated_across_batches_are_stored_once(
     assert rows == (DISTINCT, DISTINCT, DISTINCT)
 
 
-def test_a_lost_connection_stops_the_service_and_a_restart_loses_nothing(
+def test_a_lost_connection_is_ridden_out_with_nothing_lost_or_doubled(
     infra: StackHandle, tmp_path: Path
 ) -> None:
     run = uuid.uuid4().hex[:8]
@@ -83,17 +82,14 @@ def test_a_lost_connection_stops_the_service_and_a_restart_loses_nothing(
             send(prod, topics.TRANSACTIONS, txs[:200])
             assert wait_for(conn, count, (account,), lambda rows: rows[0][0] == 200) == [(200,)]
             with psycopg.connect(superuser_conninfo(infra.settings), autocommit=True) as admin:
-                admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                killed = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity, pg_terminate_backend(pid)"
                     " WHERE application_name = 'streamguard-ledger'"
-                )
+                ).fetchone()
+            assert killed is not None and killed[0] >= 1
             send(prod, topics.TRANSACTIONS, txs[200:])
-            try:
-                code = process.wait(30)  # both threads' connections are gone: no hang
-            except subprocess.TimeoutExpired:
-                raise AssertionError("the service hung after losing PostgreSQL") from None
-        assert code != 0, "the service exited as if nothing had happened"
-        with decision_service(infra, tmp_path / "again.log") as again:
+            # a lost connection is retryable (errors.py): the service reconnects and goes on
             stored = wait_for(conn, count, (account,), lambda rows: rows[0][0] >= 400)
             assert stored == [(400,)]
-            assert again.poll() is None
+            assert process.poll() is None, "the service ended on a retryable error"
+        assert "recovered" in log.read_text()
