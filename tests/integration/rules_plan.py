@@ -35,15 +35,14 @@ def planned_sources() -> dict[str, list[str]]:
         for view in load_views():
             env.execute_sql(f"DROP TEMPORARY VIEW {view.name}")
         env.execute_sql("DROP TEMPORARY VIEW transactions_on_time")
-        valid = engine.VALID_TRANSACTIONS_VIEW.replace(
+        live_view = engine.valid_transactions_view(settings)
+        valid = live_view.replace(
             "VIEW transactions AS", "VIEW transactions_valid_on_time AS"
         ).replace("FROM transactions_raw", f"FROM {ON_TIME_RAW}")
         on_time = engine.ON_TIME_TRANSACTIONS_VIEW.replace(
             "FROM transactions\n", "FROM transactions_valid_on_time\n"
         )
-        assert (
-            valid != engine.VALID_TRANSACTIONS_VIEW and on_time != engine.ON_TIME_TRANSACTIONS_VIEW
-        )
+        assert valid != live_view and on_time != engine.ON_TIME_TRANSACTIONS_VIEW
         env.execute_sql(valid)
         env.execute_sql(on_time)
         for view in load_views():

@@ -261,6 +261,12 @@ def register_tables(
     env.execute_sql(f"CREATE TEMPORARY TABLE {ALERTS_SINK} ({ALERT_COLUMNS}) WITH ({_with(sink)})")
 
 
+def valid_transactions_view(settings: Settings) -> str:
+    """The `transactions` view's SQL with the configured event-time bounds filled in."""
+    bounds = settings.event_time_bounds
+    return VALID_TRANSACTIONS_VIEW.format(skew_ms=bounds.max_future_skew_ms, age_s=bounds.max_age_s)
+
+
 def register_transactions(
     env: TableEnvironment, settings: Settings, source: Source, *, columns: list[str] | None = None
 ) -> None:
@@ -280,7 +286,7 @@ def register_transactions(
         f"    WATERMARK FOR ts AS ts - INTERVAL '{settings.watermark_delay_s}' SECOND\n"
         f") WITH ({_with(source.connector_options)})"
     )
-    env.execute_sql(VALID_TRANSACTIONS_VIEW.format(**skew))
+    env.execute_sql(valid_transactions_view(settings))
     env.execute_sql(ON_TIME_TRANSACTIONS_VIEW)
     register_functions(env)
     rules = load_rules()
