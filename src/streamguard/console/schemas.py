@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from streamguard.domain.cases import MAX_NOTE_LENGTH, Resolution
 from streamguard.domain.models import Action
+from streamguard.store.console_reads import Alert, TransactionView
 
 
 class _Out(BaseModel):
@@ -65,35 +66,9 @@ class VersionOut(_Out):
     published_at: datetime | None
 
 
-class AlertOut(_Out):
-    """A rule's alert and its evidence."""
-
-    alert_id: str
-    rule_id: str
-    severity: str
-    score_weight: int
-    event_time: datetime
-    evidence: dict[str, str]
-
-
-class TransactionOut(_Out):
-    """A stored transaction (the card by its last four digits only)."""
-
-    transaction_id: str
-    account_id: str
-    card_last4: str
-    amount: Decimal
-    currency: str
-    channel: str
-    merchant_id: str
-    merchant_name: str
-    merchant_mcc: str
-    city: str
-    state: str
-    device_id: str
-    ip_address: str
-    event_time: datetime
-    status: str
+# The store's dataclasses serve as they are where the API shows the same shape.
+AlertOut = Alert
+TransactionOut = TransactionView
 
 
 class ListEntryOut(_Out):

@@ -263,8 +263,13 @@ def register_tables(
 
 def valid_transactions_view(settings: Settings) -> str:
     """The `transactions` view's SQL with the configured event-time bounds filled in."""
+    return VALID_TRANSACTIONS_VIEW.format(**_bounds_sql(settings))
+
+
+def _bounds_sql(settings: Settings) -> dict[str, int]:
+    """The event-time bounds under the names the view's and the watermark's SQL use."""
     bounds = settings.event_time_bounds
-    return VALID_TRANSACTIONS_VIEW.format(skew_ms=bounds.max_future_skew_ms, age_s=bounds.max_age_s)
+    return {"skew_ms": bounds.max_future_skew_ms, "age_s": bounds.max_age_s}
 
 
 def register_transactions(
@@ -277,8 +282,7 @@ def register_transactions(
     """
     wanted = set(columns or _COLUMN_DDL) | set(REQUIRED_COLUMNS)
     declared = ",\n    ".join(ddl for name, ddl in _COLUMN_DDL.items() if name in wanted)
-    bounds = settings.event_time_bounds
-    skew = {"skew_ms": bounds.max_future_skew_ms, "age_s": bounds.max_age_s}
+    skew = _bounds_sql(settings)
     env.execute_sql(
         f"CREATE TEMPORARY TABLE transactions_raw (\n    {declared},\n"
         f"    {source.append_ts},\n"
