@@ -17,9 +17,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from streamguard.config import Settings
-from streamguard.console import api, pages, web
+from streamguard.console import api, pages, pipeline_routes, web
 from streamguard.console.auth import LoginRequired
 from streamguard.console.live import Broadcaster
+from streamguard.console.monitor import PipelineMonitor
 
 log = logging.getLogger("streamguard.console")
 
@@ -45,9 +46,11 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.broadcaster.start()
+        app.state.monitor.start()
         try:
             yield
         finally:
+            await app.state.monitor.stop()
             await app.state.broadcaster.stop()
 
     app = FastAPI(
@@ -62,9 +65,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.secret = console_secret(settings)
     app.state.broadcaster = Broadcaster(settings)
+    app.state.monitor = PipelineMonitor(settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
+    app.include_router(pipeline_routes.api)
     app.include_router(pages.router)
+    app.include_router(pipeline_routes.pages)
     _add_docs(app)
     _add_error_handlers(app)
     return app
