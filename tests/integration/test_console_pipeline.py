@@ -141,6 +141,22 @@ def test_the_pipeline_shows_topics_brokers_and_every_consumers_lag(
         timeout_s=30,
     )
     assert flink, "the rules job's position on transactions never showed"
+    from streamguard.rules import rest as _rest  # DEBUG
+
+    _job = _rest.job(own_stack.settings)
+    for _v in _job.source_vertices:
+        print(
+            "VERTEX",
+            _v,
+            [
+                m["id"]
+                for m in _rest._get(
+                    f"{_rest.base_url(own_stack.settings)}/jobs/{_job.jid}/vertices/{_v}/metrics", 2
+                )
+            ],
+        )
+    _d = _rest._get(f"{_rest.base_url(own_stack.settings)}/jobs/{_job.jid}", 2)
+    print("VERTICES", [(v["id"], v["name"][:80]) for v in _d["vertices"]])
     print("flink offsets from", flink["offsets_from"], "pending", flink["pending_records"])
     assert flink["state"] == "RUNNING" and flink["total_lag"] >= 0
     assert {r["topic"] for r in flink["partitions"]} == {topics.TRANSACTIONS}

@@ -24,11 +24,8 @@ class ShownMessage:
     value: str
     is_json: bool
     headers: list[tuple[str, str]]
-
-    @property
-    def reason(self) -> str | None:
-        """A dead letter's reason (its `reason` header), if it has one."""
-        return next((v for k, v in self.headers if k == "reason"), None)
+    #: a dead letter's reason (its `reason` header), if it has one
+    reason: str | None = None
 
 
 def text(raw: bytes | None) -> str | None:
@@ -68,6 +65,7 @@ def shown(
         if timestamp_ms is not None and timestamp_ms > 0
         else None
     )
+    decoded = [(str(k), text(v) or "") for k, v in headers or []]
     return ShownMessage(
         topic,
         partition,
@@ -76,5 +74,6 @@ def shown(
         text(key),
         body,
         is_json,
-        [(str(k), text(v) or "") for k, v in headers or []],
+        decoded,
+        next((v for k, v in decoded if k == "reason"), None),
     )
