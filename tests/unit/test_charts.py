@@ -33,3 +33,14 @@ def test_series_are_per_second_rates_with_zeros_and_the_running_bucket_by_its_el
     assert shown.lines["tx"][-1] == 2.0  # 90 in the 45 s of 12:07 so far
     assert shown.lines["alerts"] == [0.0] * 60
     assert shown.starts[-1] == int(starts[-1].timestamp())
+
+
+def test_precision_is_fraud_over_judged_and_unknown_when_nothing_was_judged() -> None:
+    from streamguard.domain.rule_quality import Precision, from_resolutions, sparkline
+
+    assert from_resolutions(3, 1, 0).value == 0.75
+    assert from_resolutions(0, 0, 0).value is None
+    assert Precision(0, 4).value == 0.0
+    points = sparkline([0, 5, 10]).split()
+    assert points[0] == "0.0,26.0" and points[-1] == "160.0,2.0"
+    assert sparkline([]) == ""

@@ -18,11 +18,12 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from streamguard.config import Settings
-from streamguard.console import api, pages, pipeline_routes, web
+from streamguard.console import api, pages, pipeline_routes, rules_routes, web
 from streamguard.console.auth import LoginRequired
 from streamguard.console.live import Broadcaster
 from streamguard.console.metrics import ConsoleMetrics
 from streamguard.console.monitor import PipelineMonitor
+from streamguard.console.rules_view import RulesCache
 
 log = logging.getLogger("streamguard.console")
 
@@ -69,11 +70,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.broadcaster = Broadcaster(settings)
     app.state.monitor = PipelineMonitor(settings)
     app.state.metrics = ConsoleMetrics(settings, app.state.monitor)
+    app.state.rules = RulesCache(settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(pipeline_routes.api)
+    app.include_router(rules_routes.api)
     app.include_router(pages.router)
     app.include_router(pipeline_routes.pages)
+    app.include_router(rules_routes.pages)
     _add_docs(app)
     _add_metrics(app)
     _add_error_handlers(app)

@@ -22,6 +22,7 @@ env.filters.update(
     when=present.when,
     action_class=present.action_class,
     weight=present.weight,
+    percent=present.percent,
     resolution=lambda value: present.RESOLUTION_LABEL.get(value or "", value or ""),
 )
 
