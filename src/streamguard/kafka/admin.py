@@ -108,8 +108,9 @@ class KafkaAdmin:
         ]
         return described.cluster_id, nodes
 
-    def topics(self) -> list[Topic]:
-        """Every topic except Kafka's internal ones, with retention from its configuration."""
+    def topics(self, *, with_configs: bool = True) -> list[Topic]:
+        """Every topic except Kafka's internal ones, with retention from its configuration
+        (without `with_configs`, one metadata call: names and partitions only)."""
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import ConfigResource, ResourceType
 
@@ -120,7 +121,7 @@ class KafkaAdmin:
         names = sorted(name for name in metadata.topics if not name.startswith("__"))
         resources = [ConfigResource(ResourceType.TOPIC, name) for name in names]
         configs: dict[str, dict[str, Any]] = {}
-        if resources:
+        if resources and with_configs:
             futures = self._admin().describe_configs(resources, request_timeout=self.timeout_s)
             for resource, future in futures.items():
                 entries = self._wait(future)
