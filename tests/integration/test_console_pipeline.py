@@ -141,23 +141,6 @@ def test_the_pipeline_shows_topics_brokers_and_every_consumers_lag(
         timeout_s=30,
     )
     assert flink, "the rules job's position on transactions never showed"
-    from streamguard.rules import rest as _rest  # DEBUG
-
-    _job = _rest.job(own_stack.settings)
-    for _v in _job.source_vertices:
-        print(
-            "VERTEX",
-            _v,
-            [
-                m["id"]
-                for m in _rest._get(
-                    f"{_rest.base_url(own_stack.settings)}/jobs/{_job.jid}/vertices/{_v}/metrics", 2
-                )
-            ],
-        )
-    _d = _rest._get(f"{_rest.base_url(own_stack.settings)}/jobs/{_job.jid}", 2)
-    print("VERTICES", [(v["id"], v["name"][:80]) for v in _d["vertices"]])
-    print("flink offsets from", flink["offsets_from"], "pending", flink["pending_records"])
     assert flink["state"] == "RUNNING" and flink["total_lag"] >= 0
     assert {r["topic"] for r in flink["partitions"]} == {topics.TRANSACTIONS}
 
@@ -239,10 +222,12 @@ def test_metrics_count_transactions_alerts_decisions_lag_and_latency(
     assert re.search(r'^streamguard_decisions\{action="(REVIEW|BLOCK)"\} [1-9]', after, re.M)
     assert _metric(after, "streamguard_decision_versions_total") >= 1
     assert 'streamguard_decision_latency_seconds_bucket{le="+Inf"}' in after
-    assert re.search(
-        r'^streamguard_consumer_lag\{group="streamguard-ledger",topic="transactions",partition="\d"\}',
-        after,
-        re.M,
+    lag_lines = [
+        line for line in after.splitlines() if line.startswith("streamguard_consumer_lag{")
+    ]
+    assert any(
+        'group="streamguard-ledger"' in line and 'topic="transactions"' in line
+        for line in lag_lines
     )
     assert 'streamguard_component_up{component="kafka"} 1.0' in after
 
