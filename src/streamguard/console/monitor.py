@@ -126,6 +126,8 @@ class PipelineMonitor:
         self._snapshot: tuple[float, PipelineSnapshot] | None = None
         self._lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
+        #: jobs whose Kafka sources publish no positions (this connector's do not): not asked again
+        self._no_source_metrics: set[str] = set()
 
     def start(self) -> None:
         """Begin the health loop on the running event loop."""
@@ -331,11 +333,15 @@ class PipelineMonitor:
         states: dict[str, tuple[str, int]],
     ) -> GroupRow:
         flink_job = rest.job(self.settings, self.timeout_s) if self.health.flink_state else None
-        progress = (
-            rest.source_progress(self.settings, flink_job, self.timeout_s)
-            if flink_job is not None and flink_job.state == "RUNNING"
-            else None
-        )
+        progress = None
+        if (
+            flink_job is not None
+            and flink_job.state == "RUNNING"
+            and flink_job.jid not in self._no_source_metrics
+        ):
+            progress = rest.source_progress(self.settings, flink_job, self.timeout_s)
+            if not progress.positions and progress.pending_records is None:
+                self._no_source_metrics.add(flink_job.jid)
         if progress is not None and progress.positions:
             positions, source = progress.positions, "Flink REST (source reader's currentOffset)"
         else:

@@ -4,7 +4,9 @@ Every call has a short timeout; when the API does not answer, `job` returns None
 return empty, so a page that asks still answers. The Kafka source's reader publishes, per
 partition, the offset it has read up to (`KafkaSourceReader.topic.T.partition.P.currentOffset`)
 and, where the connector provides it, `pendingRecords`: the job's live lag, fresher than the
-offsets it commits to Kafka at each checkpoint.
+offsets it commits to Kafka at each checkpoint. The connector this stack runs
+(flink-sql-connector-kafka 5.0.0-2.2) publishes neither, so there the console falls back to the
+committed offsets; a cluster whose connector does gets the live figures.
 """
 
 from __future__ import annotations
