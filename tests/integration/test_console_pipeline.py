@@ -182,6 +182,10 @@ def test_the_message_browser_reads_by_key_from_an_offset_and_shows_dead_letter_r
         "/pipeline/messages", params={"topic": topics.DEAD_LETTERS, "key": account}
     )
     assert page.status_code == 200 and "invalid JSON" in page.text
+    refused = browser_session.get(
+        "/pipeline/messages", params={"topic": "transactions", "offset": "1"}
+    )
+    assert refused.status_code == 422 and "needs a partition" in refused.text
     assert api.get("/api/v1/pipeline/messages", params={"topic": "nope"}).status_code == 404
     bad = api.get("/api/v1/pipeline/messages", params={"topic": "transactions", "offset": "1"})
     assert bad.status_code == 422 and "needs a partition" in bad.json()["detail"]

@@ -45,6 +45,7 @@ def messages_page(request: Request, session: Session = Depends(page_user)) -> Re
         "messages": [],
         "error": None,
         "kafka_error": None,
+        "show_reason": params["topic"] == topics.DEAD_LETTERS,
     }
     try:
         wanted = browse_filter(**params)
@@ -58,7 +59,6 @@ def messages_page(request: Request, session: Session = Depends(page_user)) -> Re
         context["messages"] = browse(request.app.state.settings, wanted)
     except KafkaUnavailableError as exc:
         context["kafka_error"] = f"Kafka is down, no message can be read: {exc}"
-    context["show_reason"] = wanted.topic == topics.DEAD_LETTERS
     return web.render(request, "messages.html", context)
 
 
