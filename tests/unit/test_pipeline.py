@@ -34,12 +34,14 @@ def test_lag_is_the_end_minus_the_position_never_negative_and_unknown_when_a_sid
 
 
 def test_lags_list_every_partition_a_consumer_reads_even_without_a_position() -> None:
-    ends = {("transactions", 0): 50, ("transactions", 1): 70, ("fraud_alerts", 0): 9}
+    ends = {("transactions", 0): 50, ("transactions", 1): 70, ("transactions", 2): 0}
+    ends[("fraud_alerts", 0)] = 9
     positions = {("transactions", 0): 45}
     rows = lags(ends, positions, frozenset({"transactions"}))
     assert [(r.topic, r.partition, r.lag) for r in rows] == [
         ("transactions", 0, 5),
         ("transactions", 1, None),
+        ("transactions", 2, 0),  # empty: nothing to consume
     ]
     assert total_lag(rows) == 5
     assert total_lag(lags({}, {("t", 0): 1})) is None

@@ -179,6 +179,9 @@ class PipelineMonitor:
             return built
 
     def _build(self) -> PipelineSnapshot:
+        # PostgreSQL's positions first, Kafka's end offsets after: a message appended in between
+        # then shows as lag, never as a position past the end.
+        stored, reasons, db_error = self._database()
         health = self.check()
         cluster_id: str | None = None
         brokers: list[Broker] = []
@@ -209,7 +212,6 @@ class PipelineMonitor:
                     health.checked_at,
                 )
         ends = self.samples[-1][1] if self.samples and health.kafka is Health.UP else {}
-        stored, reasons, db_error = self._database()
         topic_rows = [self._topic_row(t, starts, ends) for t in found]
         group_rows = self._groups(ends, stored, kafka_committed, group_states)
         return PipelineSnapshot(

@@ -53,7 +53,8 @@ def lags(
     """The lag of every partition the consumer has a position on or should read.
 
     `topics` names the topics the consumer reads: their partitions without a position show
-    with an unknown lag (nothing consumed yet), so a consumer that never started is visible.
+    with an unknown lag (nothing consumed yet), so a consumer that never started is visible;
+    an empty partition (end offset 0) has nothing to consume, so no lag.
     """
     keys = set(positions)
     if topics is not None:
@@ -65,7 +66,10 @@ def lags(
             p,
             end_offsets.get((t, p)),
             positions.get((t, p)),
-            lag(end_offsets.get((t, p)), positions.get((t, p))),
+            lag(
+                end_offsets.get((t, p)),
+                positions.get((t, p), 0 if end_offsets.get((t, p)) == 0 else None),
+            ),
         )
         for t, p in sorted(keys)
     ]
