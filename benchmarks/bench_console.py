@@ -66,7 +66,7 @@ def fill(conn: psycopg.Connection, tx: int, days: int) -> dict[str, float]:
                 device_id, ip_address, event_time, kafka_append_at, stored_at, status, is_fraud)
             SELECT 'btx-' || lpad(i::text, 9, '0'), 'ACC' || lpad((i % 200000)::text, 6, '0'),
                 'tok_' || (i % 250000), lpad((i % 10000)::text, 4, '0'),
-                round((10 + (i * 7919 % 300000) / 100.0)::numeric, 2),
+                round((10 + (i::bigint * 7919 % 300000) / 100.0)::numeric, 2),
                 (ARRAY['PIX','CREDIT_CARD','DEBIT_CARD','BOLETO','TED'])[1 + i % 5],
                 'M' || lpad((i % 5000)::text, 5, '0'), 'Loja ' || (i % 5000), '5411',
                 'São Paulo', 'SP', -23.55, -46.63, 'dev-' || (i % 300000), '189.1.2.3',
@@ -167,13 +167,10 @@ def targets(conn: psycopg.Connection) -> dict[str, list[str]]:
     """Every page and API call to time, with real ids drawn from the ledger."""
     ids = [
         r[0]
-        for r in conn.execute(
-            "SELECT transaction_id FROM decisions TABLESAMPLE SYSTEM (1) LIMIT 50"
-        )
+        for r in conn.execute("SELECT transaction_id FROM decisions ORDER BY random() LIMIT 50")
     ]
     accounts = [
-        r[0]
-        for r in conn.execute("SELECT account_id FROM decisions TABLESAMPLE SYSTEM (1) LIMIT 50")
+        r[0] for r in conn.execute("SELECT account_id FROM decisions ORDER BY random() LIMIT 50")
     ]
     return {
         "overview /": ["/"],
