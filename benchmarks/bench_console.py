@@ -118,7 +118,7 @@ def fill(conn: psycopg.Connection, tx: int, days: int) -> dict[str, float]:
         """,
         "labels": """
             INSERT INTO transaction_labels (transaction_id, account_id, scenario, is_fraud)
-            SELECT transaction_id, account_id, 'bench', abs(hashtext(transaction_id)) %% 3 = 0
+            SELECT transaction_id, account_id, 'bench', abs(hashtext(transaction_id || 'label')) %% 3 = 0
             FROM decisions
         """,
         "cases": """
@@ -126,14 +126,15 @@ def fill(conn: psycopg.Connection, tx: int, days: int) -> dict[str, float]:
                 resolved_at)
             SELECT transaction_id, account_id, 'RESOLVED', 'bench', decided_at + interval '5 min',
                 decided_at + interval '10 min'
-            FROM decisions WHERE action = 'REVIEW' AND abs(hashtext(transaction_id)) %% 20 = 0
+            FROM decisions WHERE action = 'REVIEW'
+              AND abs(hashtext(transaction_id || 'case')) %% 20 = 0
         """,
         "case_resolutions": """
             INSERT INTO case_resolutions (transaction_id, resolution, note, resolved_by,
                 resolved_at, decision_version, decision_action)
             SELECT c.transaction_id,
                 (ARRAY['CONFIRMED_FRAUD','FALSE_POSITIVE','LEGITIMATE'])[
-                    1 + abs(hashtext(c.transaction_id)) %% 3],
+                    1 + abs(hashtext(c.transaction_id || 'verdict')) %% 3],
                 'bench', 'bench', c.resolved_at, 1, 'REVIEW'
             FROM cases c
         """,
