@@ -118,7 +118,8 @@ def fill(conn: psycopg.Connection, tx: int, days: int) -> dict[str, float]:
         """,
         "labels": """
             INSERT INTO transaction_labels (transaction_id, account_id, scenario, is_fraud)
-            SELECT transaction_id, account_id, 'bench', abs(hashtext(transaction_id || 'label')) %% 3 = 0
+            SELECT transaction_id, account_id, 'bench',
+                abs(hashtext(transaction_id || 'label')) %% 3 = 0
             FROM decisions
         """,
         "cases": """
