@@ -20,7 +20,7 @@ from streamguard.domain.event_time import AHEAD_OF_ARRIVAL, BEHIND_ARRIVAL
 from streamguard.domain.models import FraudAlert, Transaction
 from streamguard.kafka import topics
 from streamguard.kafka.client import producer_config
-from tests.factories import make_transaction
+from tests.factories import make_transaction, noon_before
 from tests.stackfixture import StackHandle, running_stack
 
 pytestmark = pytest.mark.integration
@@ -163,8 +163,9 @@ def test_disorder_within_the_delay_counts_and_old_events_are_handled_as_document
     send(sane_stack, tx(account, "a", base), tx(account, "b", base + 100))
     send(sane_stack, tx(account, "d", base + 2200))
     send(sane_stack, tx(account, "c", base + 200))
-    # An hour old: late for every window, judged by the stateless rules, stored.
-    late = tx(f"OLD-{run}", "hour", now_ms() - 3_600_000, amount="5000.00")
+    # An hour or more old: late for every window, judged by the stateless rules, stored. At
+    # noon in São Paulo, so that NIGHT_SPENDING never joins in at night.
+    late = tx(f"OLD-{run}", "hour", noon_before(now_ms()), amount="5000.00")
     # Twenty years old (beyond STREAMGUARD_MAX_EVENT_AGE_S): refused, like seconds sent as ms.
     ancient = tx(f"OLD-{run}", "ancient", now_ms() - 20 * YEAR_MS, amount="5000.00")
     send(sane_stack, late, ancient)

@@ -43,6 +43,7 @@ def test_topics_command_lists_the_pipeline_topics(stack: StackHandle) -> None:
         ("kafka", "STREAMGUARD_KAFKA_CONTROLLER_PORT"),
         ("postgres", "STREAMGUARD_PG_PORT"),
         ("rules", "STREAMGUARD_FLINK_UI_PORT"),
+        ("console", "STREAMGUARD_CONSOLE_PORT"),
     ],
 )
 def test_a_taken_port_fails_with_the_port_and_its_setting(only: str, setting: str) -> None:
