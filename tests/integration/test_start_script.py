@@ -170,13 +170,15 @@ def test_start_twice_on_a_users_servers_then_stop(
     assert {n: [p.pid for p in ps] for n, ps in after.items()} == {
         n: [p.pid for p in ps] for n, ps in before.items()
     }, "the second start changed the stack's processes"
-    generators = [
+    # One generator: its supervisor and the one child it runs (both name the command).
+    generators = {
         pid
         for pid, _ in processes_mentioning("generate stream")
         if of_stack(pid, script_env["STREAMGUARD_STATE_DIR"])
-    ]
-    assert len(generators) == 1 and psutil.Process(generators[0]).ppid() == generator_pid
-    assert json.loads(state_file(paths, "generator").read_text())["child_pid"] == generators[0]
+    }
+    child = json.loads(state_file(paths, "generator").read_text())["child_pid"]
+    assert generators == {generator_pid, child}, generators
+    assert psutil.Process(child).ppid() == generator_pid
 
     stopped = script("stop.sh", script_env, "--wipe", "--yes")
     for name in SUPERVISED:
