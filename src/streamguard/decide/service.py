@@ -33,7 +33,6 @@ from confluent_kafka import (
     KafkaError,
     KafkaException,
     Message,
-    Producer,
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
@@ -60,6 +59,7 @@ from streamguard.kafka.copartition import (
     check_copartitioned,
     partition_counts,
 )
+from streamguard.kafka.producer import Producer
 from streamguard.store import decisions, ledger
 from streamguard.store.db import connect_app
 
@@ -492,7 +492,10 @@ class LedgerService:
 
     def close(self) -> None:
         """Flush what is in flight, note what Kafka acknowledged, leave the group, disconnect."""
-        self.producer.flush(10)
+        try:
+            self.producer.flush(10)
+        except KafkaException as exc:  # what was refused stays unmarked: resent at the next start
+            log.warning("decisions not delivered before stopping: %s", exc)
         acknowledged = self.publisher.take_acknowledged()
         if acknowledged and not self.conn.closed:
             with contextlib.suppress(psycopg.Error), self.conn.transaction():
