@@ -12,6 +12,13 @@
 
 It starts a private PostgreSQL + Kafka on free ports (the project's own `streamguard up`), unless
 --here is given, which uses the STREAMGUARD_* environment's stack.
+
+--instances 1,2 compares the store step across ledger instance counts instead, side by side in
+one run (6 partitions a topic, drains alternating 1 and 2 instances in one group, each started
+and settled before its backlog is produced), and skips the other steps:
+
+    flock /tmp/streamguard-bench.lock flock /tmp/streamguard-itest.lock \
+        .venv/bin/python benchmarks/bench_ledger.py --instances 1,2 --tx 200000 --rounds 3
 """
 
 from __future__ import annotations
@@ -45,15 +52,25 @@ RAW_COPY_SEED = 100_000
 LATENCY_SEED = 100_001  # and up, one per latency step
 
 
+#: Partitions a topic for --instances: 2 instances then hold 9 of the 18 each.
+INSTANCE_PARTITIONS = 6
+
+
 @contextlib.contextmanager
-def stack(here: bool) -> Iterator[tuple[Settings, dict[str, str]]]:
-    """A private PostgreSQL + Kafka, or the environment's."""
+def stack(here: bool, partitions: int | None = None) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """A private PostgreSQL + Kafka (`partitions` a topic, if given), or the environment's."""
     if here:
         yield Settings(), dict(os.environ)
         return
     from tests.stackfixture import running_stack
 
-    with running_stack(only="postgres,kafka") as handle:
+    sizing = {}
+    if partitions:
+        sizing = {
+            "STREAMGUARD_TRANSACTIONS_PARTITIONS": str(partitions),
+            "STREAMGUARD_ALERTS_PARTITIONS": str(partitions),
+        }
+    with running_stack(only="postgres,kafka", **sizing) as handle:
         yield handle.settings, handle.env
 
 
@@ -223,6 +240,84 @@ def bench_store(
         "python_us": (cpu1[0] - cpu0[0]) / count * 1e6,
         "postgres_us": (cpu1[1] - cpu0[1]) / count * 1e6,
     }
+
+
+@contextlib.contextmanager
+def ledger_instances(
+    settings: Settings, env: dict[str, str], count: int
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """`count` ledger processes in one group (ledger-1, ledger-2, ...), settled: every partition
+    claimed by one of them. Stopped after."""
+    ids = [f"ledger-{i}" for i in range(1, count + 1)]
+    with contextlib.ExitStack() as stack:
+        processes = [
+            stack.enter_context(
+                service_process(settings, {**env, "STREAMGUARD_LEDGER_INSTANCE_ID": instance})
+            )
+            for instance in ids
+        ]
+        deadline = time.monotonic() + 90
+        with psycopg.connect(settings.db_url, autocommit=True) as conn:
+            while True:
+                owners = {
+                    owner
+                    for (owner,) in conn.execute(
+                        "SELECT owner FROM partition_owners WHERE group_id = 'streamguard-ledger'"
+                    )
+                }
+                if owners == set(ids):
+                    break
+                if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                    raise RuntimeError(f"instances did not settle (owners {owners})")
+                time.sleep(0.2)
+        time.sleep(2)  # let a late rebalance finish
+        yield processes
+
+
+def bench_store_instances(
+    settings: Settings, env: dict[str, str], count: int, backlog: list, already: int
+) -> dict[str, float]:
+    """Settle `count` instances, then produce the backlog and time its drain (stored tx/s)."""
+    expected = already + sum(topic == topics.TRANSACTIONS for topic, _, _ in backlog)
+    with (
+        ledger_instances(settings, env, count) as processes,
+        psycopg.connect(settings.db_url, autocommit=True) as conn,
+    ):
+        produce(settings, backlog)
+        samples: list[tuple[float, int]] = []
+        while not samples or samples[-1][1] < expected:
+            if any(p.poll() is not None for p in processes):
+                raise RuntimeError("an instance exited; see bench-ledger.log")
+            (stored,) = conn.execute(
+                "SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats"
+            ).fetchone() or (0,)
+            samples.append((time.perf_counter(), int(stored)))
+            time.sleep(0.05)
+    started = next(s for s in samples if s[1] > already)
+    done = samples[-1]
+    return {"tx_per_s": (done[1] - started[1]) / (done[0] - started[0])}
+
+
+def compare_instances(settings: Settings, env: dict[str, str], args: argparse.Namespace) -> None:
+    """The store step with each instance count, alternating, `rounds` drains each."""
+    counts: list[int] = args.instances
+    rates: dict[int, list[float]] = {n: [] for n in counts}
+    drains = [n for _ in range(args.rounds) for n in counts]
+    for drain, count in enumerate(drains):
+        backlog = messages(args.tx, 0.01, 7 + drain, args.ids)
+        figures = bench_store_instances(settings, env, count, backlog, already=drain * args.tx)
+        rates[count].append(figures["tx_per_s"])
+    print(
+        f"store: {args.tx:,} tx backlogs (+1% alerts), {INSTANCE_PARTITIONS} partitions a topic,"
+        f" {args.rounds} round(s) per instance count, alternating:"
+    )
+    medians = {n: statistics.median(r) for n, r in rates.items()}
+    for count, runs in rates.items():
+        each = ", ".join(f"{r:,.0f}" for r in runs)
+        print(f"  {count} instance(s): {medians[count]:,.0f} tx/s median ({each})")
+    first, last = counts[0], counts[-1]
+    if first != last:
+        print(f"  {last} / {first} instance(s): {medians[last] / medians[first]:.2f}x")
 
 
 def drain_variants(switch_ms: list[float], against: str | None) -> dict[str, dict[str, str]]:
@@ -401,7 +496,19 @@ def main() -> None:
     parser.add_argument(
         "--batch-size", type=int, default=0, help="the service's batch (default: its setting)"
     )
+    parser.add_argument(
+        "--instances",
+        type=lambda text: [int(x) for x in text.split(",")],
+        help="compare the store step across ledger instance counts (e.g. 1,2) and stop there",
+    )
     args = parser.parse_args()
+    if args.instances:
+        with stack(args.here, INSTANCE_PARTITIONS) as (settings, env):
+            if args.batch_size:
+                env = {**env, "STREAMGUARD_LEDGER_BATCH_SIZE": str(args.batch_size)}
+            print(f"block list: {load_block_list(settings)} entries; transaction ids: {args.ids}")
+            compare_instances(settings, env, args)
+        return
     backlog = messages(args.tx, 0.01, ids=args.ids)
     fast, slow = bench_parse(backlog)
     print(

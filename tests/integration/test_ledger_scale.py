@@ -9,8 +9,10 @@ import signal
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 import pytest
@@ -236,3 +238,206 @@ class _Alive:
 
     def poll(self) -> int | None:
         return None if pid_alive(self.pid) else -1
+
+
+def _owners(handle: StackHandle) -> list[tuple[str, int]]:
+    with psycopg.connect(handle.settings.db_url) as conn:
+        rows = conn.execute(
+            "SELECT owner, count(*) FROM partition_owners WHERE group_id = %s"
+            " GROUP BY owner ORDER BY owner",
+            (GROUP,),
+        ).fetchall()
+    return [(owner, int(count)) for owner, count in rows]
+
+
+def _wait_owners(handle: StackHandle, want: list[tuple[str, int]], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    owners: list = []
+    while time.monotonic() < deadline:
+        owners = _owners(handle)
+        if owners == want:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"partition owners {owners}, wanted {want}")
+
+
+def _ledger_rows(handle: StackHandle) -> dict[str, dict]:
+    rows = json.loads(handle.cli("status", "--json").stdout)
+    return {r["component"]: r for r in rows if r["component"].startswith("ledger")}
+
+
+def test_up_with_fewer_instances_stops_the_extra_ones(six: StackHandle) -> None:
+    paths = Paths(six.settings.state_path)
+    six.cli("up", "--only", "ledger", "--decision-instances", "3")
+    try:
+        before = _ledger_rows(six)
+        assert [before[n]["state"] for n in ("ledger", "ledger-2", "ledger-3")] == ["running"] * 3
+        extra = [paths.pidfile(n).read_text().strip() for n in ("ledger-2", "ledger-3")]
+        out = six.cli("up", "--only", "ledger", "--decision-instances", "1").stdout
+        assert "stopped ledger-3" in out and "stopped ledger-2" in out
+        after = _ledger_rows(six)
+        assert list(after) == ["ledger"]
+        assert after["ledger"]["state"] == "running"
+        assert after["ledger"]["pid"] == before["ledger"]["pid"]  # the one kept is untouched
+        assert not any(pid_alive(int(pid)) for pid in extra)
+        assert not paths.pidfile("ledger-2").exists() and not paths.pidfile("ledger-3").exists()
+        _wait_owners(six, [("ledger-1", 3 * PARTITIONS)])
+    finally:
+        pids = [stop_pidfile(paths.pidfile(n)) for n in ("ledger-3", "ledger-2", "ledger")]
+    assert all(pid is None or not pid_alive(pid) for pid in pids)
+
+
+SCALE_RATE = 400  # tx/s
+ALERT_EVERY = 8
+
+
+def _feed(handle: StackHandle, prefix: str, count: int, merchants: list[str]) -> tuple:
+    """`count` transactions at SCALE_RATE, every ALERT_EVERY-th alerted (half alert-first)."""
+    prod = producer(handle)
+    txs, alerts, first = [], [], []
+    started = time.monotonic()
+    for i in range(count):
+        tx = make_tx(f"{prefix}-A{i % 200}", "80.00", merchant_id=merchants[i % len(merchants)])
+        alert = make_alert(tx, "TEST_SEVENTY", 70) if i % ALERT_EVERY == 0 else None
+        if alert is not None and i % (2 * ALERT_EVERY) == 0:
+            prod.produce(topics.FRAUD_ALERTS, key=tx.account_id, value=alert.model_dump_json())
+            first.append(tx.transaction_id)
+        prod.produce(topics.TRANSACTIONS, key=tx.account_id, value=tx.to_wire())
+        if alert is not None and i % (2 * ALERT_EVERY) != 0:
+            prod.produce(topics.FRAUD_ALERTS, key=tx.account_id, value=alert.model_dump_json())
+        txs.append(tx)
+        if alert is not None:
+            alerts.append(alert)
+        if i % 20 == 19:
+            prod.poll(0)
+            time.sleep(max(0.0, started + (i + 1) / SCALE_RATE - time.monotonic()))
+    assert prod.flush(60) == 0
+    return txs, alerts, first
+
+
+class Decided(NamedTuple):
+    """One transaction's outcome: its status, final action and the trigger of each version."""
+
+    status: str
+    action: str | None
+    triggers: tuple[str, ...]
+
+
+#: The version histories an alerted transaction may have here (one alert each, no list hit):
+#: decided once from its alert (with or without the transaction already stored), or first from
+#: the alert alone and again when the transaction arrived and brought its context.
+ALERTED_HISTORIES = {("alert",), ("alert", "transaction")}
+
+
+def _decided(handle: StackHandle, txs: list) -> list[Decided]:
+    """For each transaction in sending order: status, final action, versions' triggers."""
+    with psycopg.connect(handle.settings.db_url) as conn:
+        rows = conn.execute(
+            "SELECT t.transaction_id, t.status, d.action,"
+            " ARRAY(SELECT h.version FROM decision_history h"
+            "       WHERE h.transaction_id = t.transaction_id ORDER BY h.version),"
+            " ARRAY(SELECT h.trigger FROM decision_history h"
+            "       WHERE h.transaction_id = t.transaction_id ORDER BY h.version)"
+            " FROM transactions t LEFT JOIN decisions d USING (transaction_id)"
+            " WHERE t.transaction_id = ANY(%s)",
+            ([tx.transaction_id for tx in txs],),
+        ).fetchall()
+    found: dict[str, Decided] = {}
+    for tx_id, status, action, versions, triggers in rows:
+        assert list(versions) == list(range(1, len(versions) + 1)), f"{tx_id}: {versions}"
+        found[tx_id] = Decided(status, action, tuple(triggers))
+    return [found.get(tx.transaction_id, Decided("missing", None, ())) for tx in txs]
+
+
+def _check_histories(decided: list[Decided], label: str) -> Counter[int]:
+    """Unalerted: never decided; alerted: an allowed history. The count of each version total."""
+    wrong = [
+        (i, d)
+        for i, d in enumerate(decided)
+        if (d.triggers not in ALERTED_HISTORIES if i % ALERT_EVERY == 0 else d.triggers != ())
+    ]
+    assert wrong == [], f"{label}: {len(wrong)} unexpected decision histories, first {wrong[:5]}"
+    return Counter(len(d.triggers) for i, d in enumerate(decided) if i % ALERT_EVERY == 0)
+
+
+def _drain(handle: StackHandle, merchants: list[str], txs: list) -> None:
+    """Wait until every transaction is stored, then until everything sent before is handled."""
+    done = wait_stored(handle.settings, merchants, at_least=len(txs), timeout_s=120)
+    assert done == len(txs), f"{done} of {len(txs)} stored"
+    with psycopg.connect(handle.settings.db_url) as conn:
+        wait_past_everything_sent(handle, conn)  # the last alerts, and any replay's doubles
+
+
+def test_scaling_one_to_three_and_back_during_a_run_changes_nothing(six: StackHandle) -> None:
+    """Same input shape through one instance, then through 1 -> 3 -> 1 instances mid-feed.
+
+    What must not change, and is compared: every transaction and alert stored once and counted
+    once, every alert decided (BLOCK, the transaction BLOCKED, nothing left awaiting its
+    transaction), and at every position the same status and final action as the single-instance
+    run. Each alerted transaction's versions must also be one of ALERTED_HISTORIES: a second
+    decision from a replayed alert, or a third version, fails the test.
+
+    What is not compared: how many versions a decision took. An account's transaction and its
+    alert share a partition number, so one instance reads both, but from two topics, and Kafka
+    orders nothing across partitions: a poll may hold the alert and not yet its transaction
+    (whichever was sent first). Then the alert is decided alone (version 1, trigger 'alert',
+    without the transaction's merchant, device or city) and decided again when the transaction
+    arrives (version 2, trigger 'transaction': the RISKY_MERCHANT reason, whose text carries the
+    merchant's running count, makes it differ). When both come in one batch, or the transaction
+    first, there is one version. Which happens depends on poll and batch boundaries, so on
+    timing, with one instance as with three: a single-instance run gave 2 versions at a position
+    where the scaled run gave 1 (both BLOCK), and runs of one instance differ among themselves.
+    """
+    paths = Paths(six.settings.state_path)
+    run = uuid.uuid4().hex[:8]
+    count = SCALE_RATE * 40  # 40 s: a scale-down waits out the 10 s session timeout
+    try:
+        six.cli("up", "--only", "ledger", "--decision-instances", "1")
+        _wait_owners(six, [("ledger-1", 3 * PARTITIONS)])
+        # the single-instance reference run
+        ref_merchants = [f"S1-{run}-M{j}" for j in range(MERCHANTS)]
+        ref_txs, _, _ = _feed(six, f"S1-{run}", SCALE_RATE * 4, ref_merchants)
+        _drain(six, ref_merchants, ref_txs)
+        reference = _decided(six, ref_txs)
+        ref_versions = _check_histories(reference, "one instance")
+
+        merchants = [f"S3-{run}-M{j}" for j in range(MERCHANTS)]
+        fed: dict = {}
+
+        def feed() -> None:
+            fed["txs"], fed["alerts"], fed["first"] = _feed(six, f"S3-{run}", count, merchants)
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        time.sleep(3)
+        six.cli("up", "--only", "ledger", "--decision-instances", "3")
+        _wait_owners(
+            six, [("ledger-1", PARTITIONS), ("ledger-2", PARTITIONS), ("ledger-3", PARTITIONS)]
+        )
+        time.sleep(2)
+        six.cli("up", "--only", "ledger", "--decision-instances", "1")
+        _wait_owners(six, [("ledger-1", 3 * PARTITIONS)])
+        assert feeder.is_alive(), "the feed ended before the scale-down had taken effect"
+        feeder.join(120)
+        txs, alerts, first = fed["txs"], fed["alerts"], fed["first"]
+        _drain(six, merchants, txs)
+        check_exactly_once(six.settings, txs, alerts, merchants)
+        check_every_alert_decided(six, f"S3-{run}", alerts, first)
+        scaled = _decided(six, txs)
+        versions = _check_histories(scaled, "1 -> 3 -> 1 instances")
+        print(
+            f"versions per alerted transaction: one instance {dict(ref_versions)},"
+            f" scaled {dict(versions)}"
+        )
+        # the same shape of input gives the same outcome at every position as with one instance
+        period = len(reference)
+        outcome = [(d.status, d.action) for d in reference]
+        differ = [
+            (i, scaled[i], reference[i % period])
+            for i in range(len(scaled))
+            if (scaled[i].status, scaled[i].action) != outcome[i % period]
+        ]
+        assert differ == [], f"{len(differ)} outcomes differ, first {differ[:5]}"
+    finally:
+        for name in ("ledger-3", "ledger-2", "ledger"):
+            stop_pidfile(paths.pidfile(name))

@@ -59,8 +59,12 @@ def decide(
     *,
     cache: ListCache,
     thresholds: Thresholds,
+    now_ms: int | None = None,
 ) -> list[repo.HistoryRow]:
-    """Re-decide every due transaction; record new versions and statuses; return the versions."""
+    """Re-decide every due transaction; record new versions and statuses; return the versions.
+
+    `now_ms` stamps the new versions (the wall clock when not given; a backtest passes its own).
+    """
     if not due:
         return []
     ids = sorted(due)
@@ -74,7 +78,8 @@ def decide(
     versions: list[repo.NewVersion] = []
     statuses: dict[str, str] = {}
     awaiting: list[str] = []
-    now_ms = int(time.time() * 1000)
+    if now_ms is None:
+        now_ms = int(time.time() * 1000)
     for item, _ in known:
         item = _with_context(item, histories, merchants)
         verdict = revise(previous.get(item.transaction_id), assess(item), thresholds)

@@ -5,6 +5,10 @@ published_at empty. Only then is it produced to Kafka, keyed by account_id; Kafk
 sets published_at (in the next batch's transaction). After a crash, the versions still unmarked are
 produced again, so Kafka may hold a version twice but never misses one. Consumers dedupe on
 (transaction_id, version).
+
+A version Kafka refused is not counted and forgotten: the producer (kafka/producer.py) raises
+the failure on its next produce, poll or flush, which the service labels (a timed-out delivery
+is retryable: it resumes from PostgreSQL and this outbox sends the version again).
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from collections.abc import Sequence
 from functools import partial
 
 import psycopg
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 
 from streamguard.domain.models import Decision
 from streamguard.kafka import topics
+from streamguard.kafka.producer import Producer
 from streamguard.store import decisions as repo
 
 log = logging.getLogger(__name__)
@@ -48,7 +53,6 @@ class DecisionPublisher:
     def __init__(self, producer: Producer) -> None:
         self.producer = producer
         self._acknowledged: list[int] = []
-        self.failures = 0
 
     def publish(self, rows: Sequence[repo.HistoryRow]) -> None:
         """Queue the versions for Kafka; never blocks on the broker."""
@@ -63,11 +67,9 @@ class DecisionPublisher:
         self.producer.poll(0)
 
     def _delivered(self, history_id: int, error: KafkaError | None, _msg: Message) -> None:
+        # A failure is left unmarked (sent again by the next resend) and raised by the producer.
         if error is None:
             self._acknowledged.append(history_id)
-        else:  # left unmarked: produced again by the next resend
-            self.failures += 1
-            log.warning("decision %d not delivered: %s", history_id, error)
 
     def take_acknowledged(self) -> list[int]:
         """The history ids acknowledged since the last call."""

@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import threading
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 
 from streamguard.config import Settings
 from streamguard.kafka import topics
 from streamguard.kafka.client import producer_config
+from streamguard.kafka.producer import Producer
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ class Heartbeat:
     def __init__(self, settings: Settings, *, topic: str = topics.TRANSACTIONS) -> None:
         self.interval_s = settings.heartbeat_interval_s
         self.topic = topic
-        self.producer = Producer(producer_config(settings))
+        # a beat is worth little once late: a full queue fails it at once, the next one follows
+        self.producer = Producer(producer_config(settings), buffer_wait_s=0)
         self.sent = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
@@ -52,11 +54,15 @@ class Heartbeat:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        self.producer.flush(5)
+        try:
+            self.producer.flush(5)
+        except KafkaException as exc:  # a lost beat harms nothing: the next run beats again
+            log.warning("heartbeat not delivered: %s", exc)
 
     def beat(self) -> int:
         """One heartbeat on each partition of the topic; returns how many were produced."""
-        partitions = self.producer.list_topics(self.topic, timeout=5).topics[self.topic].partitions
+        metadata = self.producer.list_topics(self.topic, timeout_s=5)
+        partitions = metadata.topics[self.topic].partitions
         for partition in partitions:
             self.producer.produce(
                 self.topic, key=HEARTBEAT_KEY, value=HEARTBEAT_VALUE, partition=partition

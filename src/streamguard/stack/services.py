@@ -217,7 +217,8 @@ def up(
 ) -> bool:
     """Start whatever is not running (of `only`); return False when everything already was.
 
-    `decision_instances` (default: the setting) decision service processes run in one group.
+    `decision_instances` (default: the setting) ledger processes run in one group; instances
+    beyond that number, started by an earlier `up`, are stopped.
     """
     unknown = set(only) - set(COMPONENTS)
     if unknown:
@@ -257,11 +258,34 @@ def up(
             say(f"starting {name}…")
             start()
             started_any = True
+    if LEDGER in only and _stop_extra_ledgers(settings, decision_instances, say):
+        started_any = True
     if generator_rate > 0 and _running(settings, GENERATOR) is None:
         say(f"starting generator at {generator_rate} tx/s…")
         start_generator(settings, generator_rate)
         started_any = True
     return started_any
+
+
+def _stop_extra_ledgers(
+    settings: Settings, count: int | None, say: Callable[[str], None]
+) -> list[tuple[str, int]]:
+    """Stop the instances beyond `count` (a smaller `up --decision-instances`), last one first.
+
+    They stop after the wanted ones are running, so the group moves their partitions to
+    instances that are up; each resumes them from the offsets stored in PostgreSQL.
+    """
+    paths = Paths(settings.state_path)
+    wanted = set(ledger_names(settings, count))
+    stopped = []
+    for name in reversed(_ledgers_present(settings)):
+        if name in wanted:
+            continue
+        pid = stop_pidfile(paths.pidfile(name))
+        if pid is not None:
+            say(f"stopped {name} (pid {pid}): {len(wanted)} decision instance(s) wanted")
+            stopped.append((name, pid))
+    return stopped
 
 
 def _running(settings: Settings, name: str) -> int | None:
