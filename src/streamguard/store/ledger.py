@@ -72,7 +72,8 @@ WITH new AS (
     RETURNING transaction_id, merchant_id
 ), counted AS (
     INSERT INTO merchant_stats AS m (merchant_id, tx_count)
-    SELECT merchant_id, COUNT(*) FROM new GROUP BY merchant_id ORDER BY merchant_id
+    SELECT merchant_id, COUNT(*) FROM new WHERE merchant_id IS NOT NULL
+    GROUP BY merchant_id ORDER BY merchant_id
     ON CONFLICT (merchant_id) DO UPDATE
     SET tx_count = m.tx_count + EXCLUDED.tx_count, updated_at = clock_timestamp()
 )
