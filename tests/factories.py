@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from streamguard.domain.models import Channel, Transaction
+from streamguard.generate.clock import LOCAL_TZ
 
 
 def make_transaction(**overrides: object) -> Transaction:
@@ -30,3 +32,14 @@ def make_transaction(**overrides: object) -> Transaction:
     )
     fields.update(overrides)
     return Transaction(**fields)  # type: ignore[arg-type]
+
+
+def noon_before(now_ms: int) -> int:
+    """Noon in São Paulo on the latest day whose noon is at least an hour before `now_ms`, epoch
+    ms: an event time that is day time whatever the hour a test runs (never NIGHT_SPENDING's
+    night), and old enough to be late, which the stateless rules judge like any other."""
+    local = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(LOCAL_TZ)
+    noon = local.replace(hour=12, minute=0, second=0, microsecond=0)
+    if noon > local - timedelta(hours=1):
+        noon = (noon - timedelta(days=1)).replace(hour=12)
+    return int(noon.timestamp() * 1000)

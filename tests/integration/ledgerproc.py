@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from streamguard.domain.models import FraudAlert, Transaction
+from streamguard.domain.models import FraudAlert, FraudLabel, Transaction
 from streamguard.kafka import topics
 from streamguard.kafka.client import producer_config
 from tests.factories import make_transaction
@@ -154,3 +154,41 @@ def reasons_codes(reasons: Any) -> list[str]:
     """The codes of a decision's stored reasons (jsonb)."""
     data = json.loads(reasons) if isinstance(reasons, str) else reasons
     return [r["code"] for r in data]
+
+
+def wait_past_everything_sent(handle: StackHandle, conn: psycopg.Connection) -> None:
+    """Send a marker transaction, its alert and its label to every partition of the three input
+    topics, and wait until all are stored and decided.
+
+    The service reads each partition in order, so once every marker is in, it has handled
+    everything sent before them: a double that a replay would make is visible now, without
+    sleeping and hoping it was long enough.
+    """
+    prod = producer(handle)
+    tag = uuid.uuid4().hex[:8]
+    ids = []
+    for partition in range(handle.settings.transactions_partitions):
+        tx = make_tx(f"MARK-{tag}-{partition}")
+        alert = make_alert(tx, "TEST_MARKER", 40)
+        label = FraudLabel(
+            transaction_id=tx.transaction_id,
+            account_id=tx.account_id,
+            scenario="legit",
+            is_fraud=False,
+        )
+        key = tx.account_id
+        prod.produce(topics.TRANSACTIONS, key=key, value=tx.to_wire(), partition=partition)
+        prod.produce(
+            topics.FRAUD_ALERTS, key=key, value=alert.model_dump_json(), partition=partition
+        )
+        prod.produce(topics.LABELS, key=key, value=label.model_dump_json(), partition=partition)
+        ids.append(tx.transaction_id)
+    assert prod.flush(30) == 0
+    query = (
+        "SELECT (SELECT count(*) FROM transactions WHERE transaction_id = ANY(%s)),"
+        " (SELECT count(*) FROM decisions WHERE transaction_id = ANY(%s)),"
+        " (SELECT count(*) FROM transaction_labels WHERE transaction_id = ANY(%s))"
+    )
+    expected = (len(ids),) * 3
+    rows = wait_for(conn, query, (ids, ids, ids), lambda rows: rows[0] == expected, 120)
+    assert rows[0] == expected, f"the markers were not all handled: {rows}"

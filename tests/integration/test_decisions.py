@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 
+from streamguard.domain.models import Transaction
 from streamguard.kafka import topics
 from tests.integration.ledgerproc import (
     decision_service,
@@ -182,21 +183,10 @@ def test_lists_apply_within_seconds_to_every_transaction(
     merchant, trusted = f"M-BAD-{run}", f"TRUSTED-{run}"
     service.cli("lists", "add", "block", "merchant", merchant, "--reason", "test ring")
     service.cli("lists", "add", "allow", "account", trusted)
-    added = time.monotonic()
-    blocked = None
-    while time.monotonic() - added < 10 and blocked is None:
-        tx = make_tx(f"LIST-{run}", merchant_id=merchant)
-        send(prod, topics.TRANSACTIONS, [tx])
-        time.sleep(0.5)
-        row = conn.execute(
-            "SELECT status FROM transactions WHERE transaction_id = %s", (tx.transaction_id,)
-        ).fetchone()
-        conn.rollback()
-        if row == ("BLOCKED",):
-            blocked = tx
-    took = time.monotonic() - added
+    # How soon a change applies (the refresh interval) is checked on an injected clock in
+    # test_lists.py; here the running service must apply it at all, to a transaction's status.
+    blocked = blocked_within(conn, prod, f"LIST-{run}", merchant, 30)
     assert blocked is not None, "the block list never applied"
-    assert took < 6, f"the block list took {took:.1f} s to apply"
     [(action, reasons, hits)] = conn.execute(
         "SELECT action, reasons, list_hits FROM decisions WHERE transaction_id = %s",
         (blocked.transaction_id,),
@@ -221,7 +211,7 @@ def test_lists_apply_within_seconds_to_every_transaction(
     # a change made after the removal: once it applies, the service has reloaded past the removal
     marker = f"M-MARK-{run}"
     service.cli("lists", "add", "block", "merchant", marker)
-    assert blocked_within(conn, prod, f"LIST-{run}", marker, 30), "the marker never applied"
+    assert blocked_within(conn, prod, f"LIST-{run}", marker, 30) is not None, "no marker applied"
     later = make_tx(f"LIST-{run}", merchant_id=merchant)
     send(prod, topics.TRANSACTIONS, [later])
     assert status(conn, later.transaction_id, "APPROVED")[0] == "APPROVED"
@@ -230,8 +220,8 @@ def test_lists_apply_within_seconds_to_every_transaction(
 
 def blocked_within(
     conn: psycopg.Connection, prod: Producer, account: str, merchant: str, timeout_s: float
-) -> bool:
-    """Send a transaction at `merchant` every half second until one is blocked."""
+) -> Transaction | None:
+    """Send a transaction at `merchant` every half second until one is blocked; return it."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         tx = make_tx(account, merchant_id=merchant)
@@ -242,8 +232,8 @@ def blocked_within(
         ).fetchone()
         conn.rollback()
         if row == ("BLOCKED",):
-            return True
-    return False
+            return tx
+    return None
 
 
 def decisions_on_kafka(

@@ -20,7 +20,7 @@ from streamguard.domain.event_time import AHEAD_OF_ARRIVAL, BEHIND_ARRIVAL
 from streamguard.domain.models import FraudAlert, Transaction
 from streamguard.kafka import topics
 from streamguard.kafka.client import producer_config
-from tests.factories import make_transaction
+from tests.factories import make_transaction, noon_before
 from tests.stackfixture import StackHandle, running_stack
 
 pytestmark = pytest.mark.integration
@@ -163,8 +163,9 @@ def test_disorder_within_the_delay_counts_and_old_events_are_handled_as_document
     send(sane_stack, tx(account, "a", base), tx(account, "b", base + 100))
     send(sane_stack, tx(account, "d", base + 2200))
     send(sane_stack, tx(account, "c", base + 200))
-    # An hour old: late for every window, judged by the stateless rules, stored.
-    late = tx(f"OLD-{run}", "hour", now_ms() - 3_600_000, amount="5000.00")
+    # An hour or more old: late for every window, judged by the stateless rules, stored. At
+    # noon in São Paulo, so that NIGHT_SPENDING never joins in at night.
+    late = tx(f"OLD-{run}", "hour", noon_before(now_ms()), amount="5000.00")
     # Twenty years old (beyond STREAMGUARD_MAX_EVENT_AGE_S): refused, like seconds sent as ms.
     ancient = tx(f"OLD-{run}", "ancient", now_ms() - 20 * YEAR_MS, amount="5000.00")
     send(sane_stack, late, ancient)
@@ -187,6 +188,37 @@ def test_disorder_within_the_delay_counts_and_old_events_are_handled_as_document
     assert stored == [(late.transaction_id,)]
     assert f"HIGH_AMOUNT:{ancient.transaction_id}" not in alerts.seen
     assert f"HIGH_VELOCITY:{account}-c" not in alerts.seen  # c is the 3rd in event time
+
+
+def test_a_late_burst_and_a_late_card_test_fire_no_windowed_rule_on_the_live_job(
+    sane_stack: StackHandle, alerts: Alerts
+) -> None:
+    """The late-event policy on the Kafka job: a late event is stored and judged by the
+    stateless rules, but never completes a window or a pattern (rules/README.md)."""
+    run = uuid.uuid4().hex[:6]
+    account = f"LATE-{run}"
+    old = noon_before(now_ms())  # hours behind the watermark, at noon: no NIGHT_SPENDING
+    late = [
+        *(tx(account, f"l{n}", old + n * 100) for n in range(1, 5)),  # a burst: 4 in 0.4 s
+        *(tx(account, f"s{n}", old + 1000 + n * 100, amount="1.00") for n in range(1, 4)),
+        tx(account, "big", old + 1500, amount="2500.00"),  # 3 tiny, then a large one
+    ]
+    send(sane_stack, *late)
+    # Then a burst stamped now on the same account (its partition, read after the late ones):
+    # once its alert is out, the job has read and judged every late event before it.
+    fresh = burst(account, now_ms(), count=4)
+    send(sane_stack, *fresh)
+    alerts.wait_for({f"HIGH_VELOCITY:{account}-b4"}, timeout_s=60)
+    assert alerts.seen[f"HIGH_VELOCITY:{account}-b4"][0].evidence["count"] == "4"
+    fired = sorted(a for a in alerts.seen if a.split(":", 1)[1].startswith(f"{account}-"))
+    assert fired == [f"HIGH_VELOCITY:{account}-b4"], fired
+    stored = wait_rows(
+        sane_stack,
+        "SELECT count(*) FROM transactions WHERE account_id = %s HAVING count(*) = %s",
+        account,
+        len(late) + len(fresh),
+    )
+    assert stored == [(len(late) + len(fresh),)], "a late event was not stored"
 
 
 def test_a_transaction_ten_years_ahead_is_refused_and_blinds_nothing(

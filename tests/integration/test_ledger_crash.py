@@ -29,6 +29,7 @@ from tests.integration.ledgerproc import (
     start_service,
     wait_for,
     wait_for_log,
+    wait_past_everything_sent,
 )
 from tests.stackfixture import StackHandle
 
@@ -111,7 +112,7 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(infra: StackHandle, tmp_
                 timeout_s=180,
             )
             assert done == [(TRANSACTIONS, len(alerts), 0)], done
-            time.sleep(2)  # anything doubled would show up now
+            wait_past_everything_sent(infra, conn)  # anything doubled is in by now
             check_ledger(conn, run, txs, alerts, labels, merchants, bad_sent)
             check_decisions(conn, infra, run, {a.transaction_id for a in alerts}, set(unmarked))
         finally:

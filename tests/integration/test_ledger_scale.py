@@ -24,6 +24,7 @@ from tests.integration.ledgerproc import (
     producer,
     start_service,
     wait_for_log,
+    wait_past_everything_sent,
 )
 from tests.integration.test_ledger_recovery import check_exactly_once, wait_stored
 from tests.stackfixture import StackHandle, running_stack
@@ -146,7 +147,8 @@ def test_two_instances_across_a_kill_store_everything_once(
             feeder.join(SECONDS + 90)
             done = wait_stored(six.settings, merchants, at_least=len(sent_txs), timeout_s=180)
             assert done == len(sent_txs), f"{done} of {len(sent_txs)} stored"
-            time.sleep(2)  # anything doubled by a replay would show up now
+            with psycopg.connect(six.settings.db_url) as conn:
+                wait_past_everything_sent(six, conn)  # a replay's doubles are in
             assert a.poll() is None, f"ledger-1 exited {a.returncode}"
             check_exactly_once(six.settings, sent_txs, sent_alerts, merchants)
             check_every_alert_decided(six, run, sent_alerts, alert_first)

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from streamguard.decide.lists import ListCache
 from tests.stackfixture import StackHandle
 
 pytestmark = pytest.mark.integration
@@ -95,3 +96,36 @@ def test_show_prints_json_with_every_value_whole(infra: StackHandle) -> None:
         assert device in infra.cli("lists", "show", "block").stdout  # a pipe: not cut at 80
     finally:
         infra.cli("lists", "remove", "block", "device", device)
+
+
+class StepClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now_s = 1000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def test_a_list_change_applies_within_the_refresh_interval(infra: StackHandle) -> None:
+    """The decision service's cache reloads a change once `refresh_s` has passed, on a clock the
+    test moves: "within seconds" is checked without racing a loaded machine's wall clock."""
+    merchant = f"M-CLOCK-{uuid.uuid4().hex[:8]}"
+    clock = StepClock()
+    cache = ListCache(refresh_s=2.0, clock=clock)
+    with psycopg.connect(infra.settings.db_url) as conn:
+        assert cache.refresh(conn)  # the first load
+        infra.cli("lists", "add", "block", "merchant", merchant)
+        clock.now_s += 1.9
+        assert not cache.refresh(conn), "reloaded before refresh_s"
+        assert cache.hits("ACC-X", merchant) == ()
+        clock.now_s += 0.1
+        assert cache.refresh(conn), "not reloaded once refresh_s had passed"
+        assert [hit.value for hit in cache.hits("ACC-X", merchant)] == [merchant]
+        clock.now_s += 2.0
+        assert not cache.refresh(conn), "reloaded with no change"
+        infra.cli("lists", "remove", "block", "merchant", merchant)
+        clock.now_s += 2.0
+        assert cache.refresh(conn)
+        assert cache.hits("ACC-X", merchant) == ()

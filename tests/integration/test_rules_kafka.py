@@ -24,6 +24,7 @@ import pyflink
 import pytest
 from confluent_kafka import Consumer, Producer
 
+from streamguard.bench.private_stack import free_ports
 from streamguard.domain.models import FraudAlert, Transaction
 from streamguard.kafka import topics
 from streamguard.kafka.client import producer_config
@@ -31,17 +32,21 @@ from streamguard.rules.engine import latest_checkpoint
 from streamguard.stack.process import Paths, pid_alive, read_pid, tail
 from streamguard.stack.services import flink_job_state
 from tests.factories import make_transaction
-from tests.stackfixture import StackHandle, free_port, running_stack
+from tests.stackfixture import StackHandle, running_stack
 
 pytestmark = pytest.mark.integration
 
 LOCAL_THRESHOLD = "2000.00"
+#: The bursts here must be stamped now, and R$ 5,000 now is also NIGHT_SPENDING at night in São
+#: Paulo: above any amount sent here, that rule never fires, so every test takes one path at any
+#: hour (its hours are tested in test_rules_engine.py on pinned event times).
+NO_NIGHT = {"NIGHT_SPENDING.min_amount_brl": "1000000.00"}
 
 
 @pytest.fixture(scope="module")
 def rules_stack() -> Iterator[StackHandle]:
     """Kafka and the rules job, with HIGH_AMOUNT's threshold moved by configuration."""
-    params = json.dumps({"HIGH_AMOUNT.threshold_brl": LOCAL_THRESHOLD})
+    params = json.dumps({"HIGH_AMOUNT.threshold_brl": LOCAL_THRESHOLD, **NO_NIGHT})
     with running_stack(
         only="kafka,rules", STREAMGUARD_RULE_PARAMS=params, STREAMGUARD_FLINK_HEAP_MB="512"
     ) as stack:
@@ -152,23 +157,26 @@ def standalone_cluster(folder: Path) -> Iterator[StandaloneCluster]:
     logs.mkdir()  # flink-daemon.sh writes its .out files there without creating it
     for name in ("log4j.properties", "log4j-console.properties", "logback.xml"):
         (conf / name).write_text((home / "conf" / name).read_text())
-    cluster = StandaloneCluster(free_port())
+    # All five picked at once (held until every one is chosen, below the ephemeral range), so no
+    # two are the same and no outgoing connection of the machine is handed one meanwhile.
+    rest, jm_rpc, tm_rpc, tm_data, blob = free_ports(5)
+    cluster = StandaloneCluster(rest)
     java_opts = (home / "conf" / "config.yaml").read_text().split("all: ", 1)[1].splitlines()[0]
     settings = {
         "env.java.opts.all": java_opts,
         "env.pid.dir": str(pids),
         "env.log.dir": str(logs),
         "jobmanager.rpc.address": "localhost",
-        "jobmanager.rpc.port": free_port(),
+        "jobmanager.rpc.port": jm_rpc,
         "jobmanager.bind-host": "localhost",
         "jobmanager.memory.process.size": "768m",
         "taskmanager.bind-host": "localhost",
         "taskmanager.host": "localhost",
-        "taskmanager.rpc.port": free_port(),
-        "taskmanager.data.port": free_port(),
+        "taskmanager.rpc.port": tm_rpc,
+        "taskmanager.data.port": tm_data,
         "taskmanager.numberOfTaskSlots": 1,
         "taskmanager.memory.process.size": "1024m",
-        "blob.server.port": free_port(),
+        "blob.server.port": blob,
         "rest.address": "localhost",
         "rest.bind-address": "localhost",
         "rest.port": cluster.rest_port,
@@ -329,10 +337,15 @@ def test_deploy_to_a_standalone_cluster(
     run = uuid.uuid4().hex[:6]
     account = f"REMOTE-{run}"
     with standalone_cluster(tmp_path) as cluster:
-        env = {
-            **rules_stack.env,
-            "STREAMGUARD_RULE_PARAMS": json.dumps({"HIGH_AMOUNT.threshold_brl": "100"}),
+        # Thresholds only the remote job has: a stateless rule, and a windowed one that reads
+        # account_history, built from StreamGuard's own Java aggregates: the job must bring
+        # their jar to the cluster, whose classpath has only Flink's own.
+        remote_params = {
+            "HIGH_AMOUNT.threshold_brl": "100",
+            "HIGH_VELOCITY.min_count": "2",
+            **NO_NIGHT,
         }
+        env = {**rules_stack.env, "STREAMGUARD_RULE_PARAMS": json.dumps(remote_params)}
         result = subprocess.run(
             [
                 sys.executable,
@@ -352,9 +365,23 @@ def test_deploy_to_a_standalone_cluster(
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
         job_id = json.loads(result.stdout.strip().splitlines()[-1])["job_id"]
         cluster.wait_running(job_id, timeout_s=120)
-        send(rules_stack, make_tx(account, "150.00", int(time.time() * 1000), "t1"))
-        # Only the remote job has a threshold of 100: the local one stops at 2000.
-        alert_log.wait_for({f"HIGH_AMOUNT:{account}-t1"}, timeout_s=90)
+        now = int(time.time() * 1000)
+        send(
+            rules_stack,
+            make_tx(account, "150.00", now, "t1"),
+            make_tx(account, "10.00", now + 100, "t2"),
+        )
+        # Only the remote job has a threshold of 100 (the local one stops at 2000) and counts
+        # two transactions as a burst (the local one needs four).
+        expected = {f"HIGH_AMOUNT:{account}-t1", f"HIGH_VELOCITY:{account}-t2"}
+        try:
+            alert_log.wait_for(expected, timeout_s=90)
+        except AssertionError as exc:
+            state = cluster.get(f"/jobs/{job_id}")["state"]
+            raise AssertionError(f"{exc}\nthe remote job is {state}") from exc
         alert = alert_log.seen[f"HIGH_AMOUNT:{account}-t1"][0]
         assert alert.evidence["threshold_brl"] == "100"
+        burst = alert_log.seen[f"HIGH_VELOCITY:{account}-t2"][0].evidence
+        assert burst["count"] == "2" and burst["first_transaction_id"] == f"{account}-t1"
+        assert cluster.get(f"/jobs/{job_id}")["state"] == "RUNNING"
         cluster.cancel(job_id)

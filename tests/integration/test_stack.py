@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
+import uuid
 
 import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from streamguard.stack.process import pid_alive
 from tests.stackfixture import StackHandle, running_stack
@@ -43,6 +46,7 @@ def test_topics_command_lists_the_pipeline_topics(stack: StackHandle) -> None:
         ("kafka", "STREAMGUARD_KAFKA_CONTROLLER_PORT"),
         ("postgres", "STREAMGUARD_PG_PORT"),
         ("rules", "STREAMGUARD_FLINK_UI_PORT"),
+        ("console", "STREAMGUARD_CONSOLE_PORT"),
     ],
 )
 def test_a_taken_port_fails_with_the_port_and_its_setting(only: str, setting: str) -> None:
@@ -84,3 +88,26 @@ def test_status_and_topics_print_json_for_scripts(stack: StackHandle) -> None:
     partitions = {row["topic"]: row["partitions"] for row in listed}
     assert partitions["transactions"] == stack.settings.transactions_partitions
     assert partitions["fraud_alerts"] == stack.settings.alerts_partitions
+
+
+def test_logs_shows_each_components_log_and_one_by_name(stack: StackHandle) -> None:
+    every = stack.cli("logs", "-n", "3").stdout
+    logs = stack.settings.state_path / "logs"
+    for name in ("kafka", "rules", "ledger", "console"):
+        assert f"==> {logs / name}.log <==" in every
+    ledger = stack.cli("logs", "ledger", "-n", "1000").stdout
+    assert "consuming" in ledger and "==>" not in ledger  # one file: tail prints no header
+    missing = stack.cli("logs", "no-such-component", check=False)
+    assert missing.returncode == 1 and "No logs in" in missing.stdout
+
+
+def test_kafka_tail_prints_partition_offset_key_value_and_headers(stack: StackHandle) -> None:
+    topic = f"tail-test-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": stack.settings.bootstrap_servers})
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": stack.settings.bootstrap_servers})
+    producer.produce(topic, key=b"ACC1", value=b'{"n": 1}', headers=[("reason", b"why")])
+    producer.produce(topic, key=b"ACC2", value=b'{"n": 2}')
+    assert producer.flush(30) == 0
+    out = stack.cli("kafka", "tail", topic, "--from-beginning", "-n", "2", timeout=60).stdout
+    assert out.splitlines() == ["0:0 ACC1 {\"n\": 1} {'reason': 'why'}", '0:1 ACC2 {"n": 2}']

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 
 from tests.processes import processes_mentioning
@@ -13,6 +14,10 @@ def test_a_running_process_is_found_by_its_command_line_and_a_stopped_one_is_not
     place = f"/tmp/streamguard-test-{uuid.uuid4().hex}"
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", place])
     try:
+        # until the child has exec'd, its command line is still the parent's
+        deadline = time.monotonic() + 10
+        while not processes_mentioning(place) and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert [pid for pid, _ in processes_mentioning(place)] == [child.pid]
     finally:
         child.kill()

@@ -36,8 +36,10 @@ def test_every_stack_test_module_carries_its_marker(folder: str) -> None:
     assert unmarked == []
 
 
-def test_browser_tests_are_also_integration_tests_since_they_start_a_stack() -> None:
-    modules = sorted((TESTS / "browser").glob("test_*.py"))
+@pytest.mark.parametrize("folder", ["browser", "e2e"])
+def test_every_module_that_starts_a_stack_is_an_integration_test(folder: str) -> None:
+    # so that `pytest -m "not integration"` starts no stack at all
+    modules = sorted((TESTS / folder).glob("test_*.py"))
     assert modules
     assert [m.name for m in modules if "integration" not in module_marks(m)] == []
 

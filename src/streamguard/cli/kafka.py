@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from streamguard.cli.output import JsonOption, emit
 from streamguard.config import get_settings
@@ -63,13 +64,15 @@ def tail(
                 else str(pair[1])
                 for pair in (message.headers() or [])
             }
-            console.print(
-                f"[cyan]{message.partition()}:{message.offset()}[/cyan] "
-                f"[bold]{key}[/bold] {value}" + (f" {headers}" if headers else ""),
-                soft_wrap=True,
-                highlight=False,
-                markup=False,
+            # Styles as spans, never as markup: a key or value may hold "[...]", and with
+            # markup off the tags themselves were printed.
+            line = Text.assemble(
+                (f"{message.partition()}:{message.offset()}", "cyan"),
+                " ",
+                (key, "bold"),
+                f" {value}" + (f" {headers}" if headers else ""),
             )
+            console.print(line, soft_wrap=True, highlight=False)
     except KeyboardInterrupt:
         pass
     finally:

@@ -15,11 +15,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from streamguard.config import Settings
-from streamguard.console import api, pages, web
+from streamguard.console import api, pages, pipeline_routes, rules_routes, web
 from streamguard.console.auth import LoginRequired
 from streamguard.console.live import Broadcaster
+from streamguard.console.metrics import ConsoleMetrics
+from streamguard.console.monitor import PipelineMonitor
+from streamguard.console.rules_view import RulesCache
 
 log = logging.getLogger("streamguard.console")
 
@@ -45,9 +49,11 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.broadcaster.start()
+        app.state.monitor.start()
         try:
             yield
         finally:
+            await app.state.monitor.stop()
             await app.state.broadcaster.stop()
 
     app = FastAPI(
@@ -62,12 +68,27 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.secret = console_secret(settings)
     app.state.broadcaster = Broadcaster(settings)
+    app.state.monitor = PipelineMonitor(settings)
+    app.state.metrics = ConsoleMetrics(settings, app.state.monitor)
+    app.state.rules = RulesCache(settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
+    app.include_router(pipeline_routes.api)
+    app.include_router(rules_routes.api)
     app.include_router(pages.router)
+    app.include_router(pipeline_routes.pages)
+    app.include_router(rules_routes.pages)
     _add_docs(app)
+    _add_metrics(app)
     _add_error_handlers(app)
     return app
+
+
+def _add_metrics(app: FastAPI) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        # Open like /api/v1/healthz: aggregate counts only, for a Prometheus on this host.
+        return Response(app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _add_docs(app: FastAPI) -> None:

@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 from streamguard.domain.cases import CASE_ACTIONS
 from streamguard.domain.models import Action
 from streamguard.domain.paging import CursorError, decode_cursor
+from streamguard.kafka.browse import MAX_LIMIT as BROWSE_MAX
+from streamguard.kafka.browse import BrowseRequest
 from streamguard.store.cases import QUEUE_STATUSES, QueueFilter
 from streamguard.store.console_reads import DecisionFilter
 
@@ -115,3 +117,43 @@ def queue_filter(
         min_amount=amount,
         opened_before=before,
     )
+
+
+def _whole(name: str, value: str | None, *, least: int = 0) -> int | None:
+    text = _blank(value)
+    if text is None:
+        return None
+    try:
+        number = int(text)
+    except ValueError as exc:
+        raise FilterError(f"{name}: {text!r} is not a whole number") from exc
+    if number < least:
+        raise FilterError(f"{name} must be {least} or more")
+    return number
+
+
+def browse_filter(
+    *,
+    topic: str | None,
+    partition: str | None = None,
+    limit: str | None = None,
+    offset: str | None = None,
+    since: str | None = None,
+    key: str | None = None,
+) -> BrowseRequest:
+    """The message browser's request: a topic, and optionally a partition, a starting offset
+    (needs the partition) or time, a key, and how many messages (1 to 200, default 20)."""
+    name = _blank(topic)
+    if name is None:
+        raise FilterError("topic: choose a topic")
+    count = _whole("limit", limit, least=1) or 20
+    if count > BROWSE_MAX:
+        raise FilterError(f"limit must be at most {BROWSE_MAX}")
+    number = _whole("partition", partition)
+    start = _whole("offset", offset)
+    moment = parse_time("since", since)
+    if start is not None and number is None:
+        raise FilterError("offset needs a partition: offsets are per partition")
+    if start is not None and moment is not None:
+        raise FilterError("give an offset or a time to start from, not both")
+    return BrowseRequest(name, number, count, start, moment, _blank(key))

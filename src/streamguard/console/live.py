@@ -19,6 +19,7 @@ import psycopg
 
 from streamguard.config import Settings
 from streamguard.console import present
+from streamguard.console.charts import ChartCache
 from streamguard.store.console_reads import Snapshot, overview_snapshot
 from streamguard.store.db import connect_console
 
@@ -78,6 +79,7 @@ class Broadcaster:
         self.samples: deque[tuple[float, int, int]] = deque()
         self.latest: dict[str, object] | None = None
         self.reads = 0
+        self.charts = ChartCache()
         self._conn: psycopg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -102,6 +104,7 @@ class Broadcaster:
             self._conn = connect_console(self.settings, autocommit=True)
         try:
             snapshot = overview_snapshot(self._conn)
+            charts = self.charts.all_series(self._conn)
         except psycopg.OperationalError:
             self._conn.close()
             self._conn = None
@@ -111,7 +114,9 @@ class Broadcaster:
         self.samples.append((now, snapshot.inserted_transactions, snapshot.inserted_alerts))
         while self.samples and now - self.samples[0][0] > WINDOW_S:
             self.samples.popleft()
-        self.latest = payload(snapshot, self.samples)
+        figures = payload(snapshot, self.samples)
+        figures["charts"] = charts
+        self.latest = figures
         return self.latest
 
     async def _run(self) -> None:

@@ -14,6 +14,7 @@ from streamguard.console.auth import db, page_user, session_of, set_cookie
 from streamguard.console.filters import FilterError, decision_filter, parse_cursor, queue_filter
 from streamguard.console.session import Session, csrf_ok, new_session
 from streamguard.domain.cases import CaseError, NoCaseError, Resolution
+from streamguard.domain.charts import DEFAULT_RANGE, RANGES
 from streamguard.domain.paging import encode_cursor
 from streamguard.store import cases, console_reads, console_users, lists
 
@@ -77,7 +78,14 @@ def logout(request: Request, csrf: str = Form("")) -> Response:
 def overview(request: Request, session: Session = Depends(page_user)) -> Response:
     broadcaster = request.app.state.broadcaster
     figures = broadcaster.latest or broadcaster.read()
-    return web.render(request, "overview.html", {"shown": figures["shown"]})
+    chosen = request.query_params.get("range", DEFAULT_RANGE)
+    context = {
+        "shown": figures["shown"],
+        "charts": figures.get("charts", {}),
+        "chart_range": chosen if chosen in RANGES else DEFAULT_RANGE,
+        "chart_ranges": (("15m", "15 min"), ("1h", "1 h"), ("24h", "24 h")),
+    }
+    return web.render(request, "overview.html", context)
 
 
 @router.get("/events")

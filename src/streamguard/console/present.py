@@ -38,6 +38,11 @@ def when(moment: datetime | None) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
 
 
+def percent(share: float | None) -> str:
+    """A share as a percentage with one decimal; an em dash when nothing was measured."""
+    return "—" if share is None else f"{100 * share:.1f}%"
+
+
 def weight(points: int) -> str:
     """A reason's weight with its sign."""
     return f"{points:+d}"

@@ -22,6 +22,7 @@ env.filters.update(
     when=present.when,
     action_class=present.action_class,
     weight=present.weight,
+    percent=present.percent,
     resolution=lambda value: present.RESOLUTION_LABEL.get(value or "", value or ""),
 )
 
@@ -30,8 +31,10 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
     """A page, with the session's CSRF token and user; a new session cookie when needed."""
     response = HTMLResponse(status_code=status)
     session = ensure_session(request, response)
+    monitor = getattr(request.app.state, "monitor", None)
+    down = monitor.health.down if monitor is not None else []
     body = env.get_template(name).render(
-        csrf=session.csrf, user=session.user, path=request.url.path, **context
+        csrf=session.csrf, user=session.user, path=request.url.path, down=down, **context
     )
     response.body = response.render(body)
     response.headers["content-length"] = str(len(response.body))

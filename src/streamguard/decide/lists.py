@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 
 import psycopg
@@ -22,8 +22,13 @@ _KEYS = (
 class ListCache:
     """Answers "is this account, merchant or device on a list?" without a query per message."""
 
-    def __init__(self, refresh_s: float = 2.0) -> None:
+    def __init__(
+        self, refresh_s: float = 2.0, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        # The clock is a parameter so that a test can check "reloaded within refresh_s" against
+        # time it controls, not against a loaded machine's.
         self.refresh_s = refresh_s
+        self._clock = clock
         self.version = -1
         self._next_check = 0.0
         self._index: dict[tuple[str, str], tuple[ListHit, ...]] = {}
@@ -31,7 +36,7 @@ class ListCache:
 
     def refresh(self, conn: psycopg.Connection, *, force: bool = False) -> bool:
         """Reload when due and changed; return True when the lists were reloaded."""
-        now = time.monotonic()
+        now = self._clock()
         if not force and now < self._next_check:
             return False
         self._next_check = now + self.refresh_s

@@ -42,6 +42,8 @@ CONSOLE_GRANTS: dict[str, str] = {
     "dead_letters": "SELECT",
     "consumer_offsets": "SELECT",
     "merchant_stats": "SELECT",
+    # the generator's ground truth, for the rules page's precision (the console decides nothing)
+    "transaction_labels": "SELECT",
     "list_entries": "SELECT, INSERT, UPDATE (reason, added_by), DELETE",
     "list_changes": "SELECT, INSERT",
     "cases": "SELECT, INSERT, UPDATE (status, claimed_by, claimed_at, resolved_at)",

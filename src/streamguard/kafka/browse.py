@@ -1,0 +1,144 @@
+"""The message browser: read a window of a topic without joining a consumer group.
+
+The consumer is assigned its partitions directly (no subscribe, no commit), so browsing never
+shows up as a group, never moves anyone's offsets, and ends when the window is read.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from streamguard.config import Settings
+from streamguard.domain.messages import ShownMessage, shown
+from streamguard.domain.pipeline import read_range
+from streamguard.kafka.admin import KafkaUnavailableError
+
+#: The most messages one browse returns, and the most it scans per partition for a key.
+MAX_LIMIT = 200
+KEY_SCAN_PER_PARTITION = 5_000
+
+
+@dataclass(frozen=True)
+class BrowseRequest:
+    """What to read: a topic, optionally one partition, from an offset or a time, by key."""
+
+    topic: str
+    partition: int | None = None
+    limit: int = 20
+    from_offset: int | None = None
+    from_time: datetime | None = None
+    key: str | None = None
+
+
+def browse(
+    settings: Settings, request: BrowseRequest, timeout_s: float = 2.0
+) -> list[ShownMessage]:
+    """The messages of the request, newest first; KafkaUnavailableError when Kafka is down."""
+    from confluent_kafka import Consumer, KafkaException
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"streamguard-console-browse-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            "socket.timeout.ms": int(timeout_s * 1000),
+            "socket.connection.setup.timeout.ms": int(timeout_s * 1000),
+            "log_level": 3,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(request.topic, timeout=timeout_s)
+        found = metadata.topics.get(request.topic)
+        if found is None or found.error is not None:
+            return []
+        numbers = sorted(found.partitions)
+        if request.partition is not None:
+            numbers = [p for p in numbers if p == request.partition]
+        windows = _windows(consumer, request, numbers, timeout_s)
+        messages = _read(consumer, request.topic, windows, request.key, timeout_s)
+    except KafkaException as exc:
+        raise KafkaUnavailableError(str(exc)) from exc
+    finally:
+        consumer.close()
+    if request.from_offset is None and request.from_time is None:
+        messages.sort(key=lambda m: (m.timestamp is not None, m.timestamp, m.offset), reverse=True)
+    else:  # from a point on: oldest first, as a log reads
+        messages.sort(key=lambda m: (m.timestamp is not None, m.timestamp, m.offset))
+    return messages[: request.limit]
+
+
+def _windows(
+    consumer: object, request: BrowseRequest, numbers: list[int], timeout_s: float
+) -> dict[int, tuple[int, int]]:
+    """partition -> [start, stop) to read."""
+    from confluent_kafka import TopicPartition
+
+    starts: dict[int, int | None] = {p: request.from_offset for p in numbers}
+    if request.from_time is not None:
+        wanted = [
+            TopicPartition(request.topic, p, int(request.from_time.timestamp() * 1000))
+            for p in numbers
+        ]
+        for tp in consumer.offsets_for_times(wanted, timeout=timeout_s):  # type: ignore[attr-defined]
+            starts[tp.partition] = tp.offset if tp.offset >= 0 else None
+    limit = KEY_SCAN_PER_PARTITION if request.key else request.limit
+    windows = {}
+    for p in numbers:
+        low, high = consumer.get_watermark_offsets(  # type: ignore[attr-defined]
+            TopicPartition(request.topic, p), timeout=timeout_s, cached=False
+        )
+        if request.from_time is not None and starts[p] is None:
+            continue  # nothing at or after that time in this partition
+        window = read_range(low, high, limit, starts[p])
+        if window is not None:
+            windows[p] = window
+    return windows
+
+
+def _read(
+    consumer: object,
+    topic: str,
+    windows: dict[int, tuple[int, int]],
+    key: str | None,
+    timeout_s: float,
+) -> list[ShownMessage]:
+    """Consume each window to its end (or until the deadline)."""
+    from confluent_kafka import TopicPartition
+
+    if not windows:
+        return []
+    consumer.assign(  # type: ignore[attr-defined]
+        [TopicPartition(topic, p, start) for p, (start, _) in windows.items()]
+    )
+    left = {p: stop for p, (_, stop) in windows.items()}
+    wanted = key.encode() if key else None
+    found: list[ShownMessage] = []
+    deadline = time.monotonic() + timeout_s * 2
+    while left and time.monotonic() < deadline:
+        for message in consumer.consume(500, timeout=0.2):  # type: ignore[attr-defined]
+            if message.error() is not None:
+                continue
+            p, offset = message.partition(), message.offset()
+            if p in left and offset >= left[p] - 1:
+                left.pop(p)
+            if p not in windows or offset >= windows[p][1]:
+                continue
+            if wanted is not None and message.key() != wanted:
+                continue
+            _, stamp = message.timestamp()
+            found.append(
+                shown(
+                    message.topic(),
+                    p,
+                    offset,
+                    stamp,
+                    message.key(),
+                    message.value(),
+                    message.headers(),
+                )
+            )
+    return found
