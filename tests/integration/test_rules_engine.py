@@ -35,6 +35,9 @@ RIO = (-22.9068, -43.1729)
 RECIFE = (-8.0476, -34.8770)
 
 
+#: A PIX transfer to a random key (the optional payee_key_type field).
+PIX_RANDOM = {"channel": "PIX", "payee_key_type": "random"}
+
 #: A message's fields beside id, account and amount, from its event time in epoch ms.
 Shape = Callable[[int], dict[str, Any]]
 
@@ -120,6 +123,10 @@ def build_cases() -> list[Case]:
         # HIGH_AMOUNT: over R$ 3,000.00, equality does not fire.
         Case("ha-equal").tx("t1", NOON_MS, "3000.00"),
         Case("ha-over").tx("t1", NOON_MS, "3000.01").expect("HIGH_AMOUNT", "t1"),
+        # A PIX payment's evidence names the payee's key type (the walkthrough's field).
+        Case("ha-pix")
+        .tx("t1", NOON_MS, "3000.01", shape=lambda ms: {"ts_ms": ms, **PIX_RANDOM})
+        .expect("HIGH_AMOUNT", "t1"),
         # HIGH_VELOCITY: more than 3 within 60 s, fired on the 4th transaction itself.
         burst(Case("hv-three"), [0, 10, 20]),
         burst(Case("hv-four"), [0, 10, 20, 30]).expect("HIGH_VELOCITY", "t4"),
@@ -337,6 +344,8 @@ def test_alerts_carry_event_time_and_evidence(alerts: list[dict]) -> None:
         assert alert["ts_ms"] == (ts_ms if stamp is None else parse_event_ms(stamp)), stamp
         assert alert["ts_ms"] == ts_ms
         assert alert["amount"] == amount
+    assert by_id["HIGH_AMOUNT:ha-pix-t1"]["evidence"]["payee_key_type"] == "random"
+    assert "payee_key_type" not in by_id["HIGH_AMOUNT:ha-over-t1"]["evidence"]
     # The evidence is the whole window at t5: all five transactions, 4 s from first to last.
     assert by_id["HIGH_VELOCITY:hv-five-t5"]["evidence"] == {
         "count": "5",

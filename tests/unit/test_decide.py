@@ -66,6 +66,8 @@ CORPUS = [
     (variant(card_last4="42"), "schema: card_last4"),
     (variant(channel="CASH"), "schema: channel"),
     (variant(ts_ms=0), "schema: ts_ms"),
+    (variant(ts_ms=...), "schema: ts_ms: Field required (send ts_ms, epoch ms UTC, or timestamp"),
+    (variant(ts_ms=..., timestamp="2025-06-02T12:00"), "schema: message: Value error, timestamp"),
     (variant(ts_ms="yesterday"), "schema: ts_ms"),
     (variant(state="Pernambuco"), "schema: state"),
     (variant(lat=123.0), "schema: lat"),
