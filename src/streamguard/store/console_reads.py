@@ -253,7 +253,8 @@ def list_matches(
     """Entries now on a list for the account, and the merchant and device when known."""
     keys = [("ACCOUNT", account_id)]
     if transaction is not None:
-        keys += [("MERCHANT", transaction.merchant_id), ("DEVICE", transaction.device_id)]
+        known = [("MERCHANT", transaction.merchant_id), ("DEVICE", transaction.device_id)]
+        keys += [(kind, value) for kind, value in known if value is not None]
     kinds, values = zip(*keys, strict=True)
     rows = conn.execute(
         "SELECT e.list_type, e.entity_type, e.entity_value, e.reason, e.added_by, e.added_at"
