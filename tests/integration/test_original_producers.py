@@ -15,12 +15,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import psycopg
 import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
+from streamguard.domain.models import FraudAlert
 from streamguard.domain.original import parse_event_ms
 from streamguard.generate import clock
 from streamguard.kafka import topics
@@ -276,3 +278,49 @@ def test_messages_without_the_required_core_are_dead_letters_with_a_reason(
     on_topic = dead_letter_reasons(pipeline, set(bad))
     assert on_topic == reasons, "the dead-letter topic's reason header differs from the table's"
     assert alerts == 0, "the rules alerted on a message the ledger refused"
+
+
+def test_an_alert_before_its_transaction_on_another_partition_is_settled_when_it_arrives(
+    pipeline: StackHandle,
+) -> None:
+    """The alert-first path across partitions: the decision waits, then the transaction (keyed
+    by its id, away from the alert) takes it up and gets the decision's status."""
+    run = uuid.uuid4().hex[:6]
+    account = f"AF-{run}"
+    tx_id = away_from(account, f"orig-af-{run}")
+    now = int(time.time() * 1000)
+    alert = FraudAlert(
+        alert_id=f"HIGH_AMOUNT:{tx_id}",
+        rule_id="HIGH_AMOUNT",
+        severity="HIGH",
+        score_weight=40,
+        transaction_id=tx_id,
+        account_id=account,
+        amount=Decimal("5000.00"),
+        ts_ms=now,
+    )
+    producer = Producer(producer_config(pipeline.settings))
+    producer.produce(topics.FRAUD_ALERTS, key=account, value=alert.model_dump_json())
+    assert producer.flush(30) == 0
+    with psycopg.connect(pipeline.settings.db_url) as conn:
+        waiting = wait_rows(
+            conn,
+            "SELECT d.action FROM decisions d JOIN awaiting_transactions a USING (transaction_id)"
+            " WHERE d.transaction_id = %s",
+            (tx_id,),
+            bool,
+            timeout_s=30,
+        )
+        assert waiting == [("REVIEW",)], "the alert alone was not decided, or did not wait"
+        placed = send(pipeline, [(tx_id, original(tx_id, account, "5000.00", naive_utc(now)))])
+        assert placed[tx_id] != murmur2_partition(account)
+        settled = wait_rows(
+            conn,
+            "SELECT t.status, (SELECT count(*) FROM awaiting_transactions a"
+            "  WHERE a.transaction_id = t.transaction_id)"
+            " FROM transactions t WHERE t.transaction_id = %s",
+            (tx_id,),
+            lambda rows: rows == [("REVIEW", 0)],
+            timeout_s=30,
+        )
+    assert settled == [("REVIEW", 0)], "the stored transaction never took up its decision"
