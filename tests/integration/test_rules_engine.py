@@ -12,10 +12,15 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from streamguard.domain.original import parse_event_ms
 
 pytestmark = pytest.mark.integration
 
@@ -30,16 +35,62 @@ RIO = (-22.9068, -43.1729)
 RECIFE = (-8.0476, -34.8770)
 
 
+#: A PIX transfer to a random key (the optional payee_key_type field).
+PIX_RANDOM = {"channel": "PIX", "payee_key_type": "random"}
+
+#: A message's fields beside id, account and amount, from its event time in epoch ms.
+Shape = Callable[[int], dict[str, Any]]
+
+
+def canonical(where: tuple[float, float] | None) -> Shape:
+    """StreamGuard's own shape: `ts_ms`, and the location if there is one."""
+    located = {"lat": where[0], "lon": where[1]} if where else {}
+    return lambda ms: {**located, "ts_ms": ms}
+
+
+def original(render: Callable[[int], str], **extra: Any) -> Shape:
+    """The original system's shape: an ISO-8601 `timestamp`, `merchant`, `category`."""
+    fields = {"merchant": "Loja X", "category": "electronics", **extra}
+    return lambda ms: {"timestamp": render(ms), **fields}
+
+
+def naive_utc(ms: int) -> str:
+    """2025-06-02T15:00:00.250, UTC without saying so (the original's format)."""
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+
+
+def at_offset(
+    hours: int, fmt: str = "%Y-%m-%dT%H:%M:%S.%f%z", cut: int = 3
+) -> Callable[[int], str]:
+    """The same instant written in another zone, offset included (+05:30, -0300, ...)."""
+
+    def render(ms: int) -> str:
+        moment = datetime.fromtimestamp(ms / 1000, timezone(timedelta(hours=hours)))
+        text = moment.strftime(fmt)
+        digits = text.index(".") + 4 if "." in text else None
+        return text[:digits] + text[digits + cut :] if digits else text
+
+    return render
+
+
 @dataclass
 class Case:
     """One account's transactions (in arrival order) and the alerts they must raise."""
 
     name: str
-    events: list[tuple[str, int, str, tuple[float, float]]] = field(default_factory=list)
+    events: list[tuple[str, int, str, Shape]] = field(default_factory=list)
     expected: set[tuple[str, str]] = field(default_factory=set)
 
-    def tx(self, label: str, at_ms: int, amount: str, where: tuple[float, float] = SAO_PAULO):
-        self.events.append((label, at_ms, amount, where))
+    def tx(
+        self,
+        label: str,
+        at_ms: int,
+        amount: str,
+        where: tuple[float, float] | None = SAO_PAULO,
+        *,
+        shape: Shape | None = None,
+    ) -> Case:
+        self.events.append((label, at_ms, amount, shape or canonical(where)))
         return self
 
     def expect(self, rule_id: str, label: str) -> Case:
@@ -72,6 +123,10 @@ def build_cases() -> list[Case]:
         # HIGH_AMOUNT: over R$ 3,000.00, equality does not fire.
         Case("ha-equal").tx("t1", NOON_MS, "3000.00"),
         Case("ha-over").tx("t1", NOON_MS, "3000.01").expect("HIGH_AMOUNT", "t1"),
+        # A PIX payment's evidence names the payee's key type (the walkthrough's field).
+        Case("ha-pix")
+        .tx("t1", NOON_MS, "3000.01", shape=lambda ms: {"ts_ms": ms, **PIX_RANDOM})
+        .expect("HIGH_AMOUNT", "t1"),
         # HIGH_VELOCITY: more than 3 within 60 s, fired on the 4th transaction itself.
         burst(Case("hv-three"), [0, 10, 20]),
         burst(Case("hv-four"), [0, 10, 20, 30]).expect("HIGH_VELOCITY", "t4"),
@@ -153,7 +208,49 @@ def build_cases() -> list[Case]:
     hops.tx("t2", NOON_MS + 2 * HOUR_MS, "50.00", RIO)
     hops.tx("t3", NOON_MS + 3 * HOUR_MS, "50.00", RECIFE).expect("IMPOSSIBLE_TRAVEL", "t3")
     c += [under, over, same_time, hops]
+    # A transaction without a location is unknown, not at (0, 0): it is neither compared nor
+    # the next one's previous place. Were it at (0, 0), t2 and t3 would both fire.
+    unlocated = Case("it-unlocated").tx("t1", NOON_MS, "50.00", SAO_PAULO)
+    unlocated.tx("t2", NOON_MS + 60_000, "50.00", None)
+    unlocated.tx("t3", NOON_MS + 120_000, "50.00", SAO_PAULO)
+    c.append(unlocated)
+    c += original_shape_cases()
     return c
+
+
+def original_shape_cases() -> list[Case]:
+    """The original system's messages: the same rules fire, at the same event time."""
+    naive = Case("orig-naive").tx("t1", NOON_MS, "3500.00", shape=original(naive_utc))
+    offset = Case("orig-offset").tx("t1", NOON_MS, "3500.00", shape=original(at_offset(-3)))
+    velocity = Case("orig-velocity")
+    for n, render in enumerate([naive_utc, at_offset(5), at_offset(-3), naive_utc], 1):
+        velocity.tx(f"t{n}", NOON_MS + n * 1_000, "20.00", shape=original(render))
+    # Every timestamp form both halves accept, each at its own hour: naive with a space and no
+    # fraction, 9 fraction digits, Z, +0500 without a colon, -03:00 with one; the alert's event
+    # time is checked against domain/original.py's parse of the same text.
+    forms = Case("orig-forms")
+    renders: list[Callable[[int], str]] = [
+        lambda ms: naive_utc(ms).replace("T", " ")[:19],
+        lambda ms: naive_utc(ms) + "999999",
+        lambda ms: naive_utc(ms) + "Z",
+        at_offset(5, "%Y-%m-%dT%H:%M:%S%z"),
+        lambda ms: at_offset(-3)(ms)[:-2] + ":" + at_offset(-3)(ms)[-2:],
+    ]
+    for n, render in enumerate(renders, 1):
+        forms.tx(f"t{n}", NOON_MS + n * 3_600_000, "3100.00", shape=original(render))
+        forms.expect("HIGH_AMOUNT", f"t{n}")
+    # Not a timestamp either half reads: no alert (the ledger dead-letters them).
+    bad = Case("orig-bad")
+    for n, text in enumerate(["2025-02-30T12:00:00", "2025-06-02T12:00", "yesterday", ""], 1):
+        bad.tx(f"t{n}", NOON_MS, "9000.00", shape=lambda ms, t=text: {"timestamp": t})
+    bad.tx("t5", NOON_MS, "9000.00", shape=lambda ms: {"timestamp": naive_utc(ms) + "+19:00"})
+    return [
+        naive.expect("HIGH_AMOUNT", "t1"),
+        offset.expect("HIGH_AMOUNT", "t1"),
+        velocity.expect("HIGH_VELOCITY", "t4"),
+        forms,
+        bad,
+    ]
 
 
 MALFORMED_LINES = [
@@ -169,10 +266,11 @@ def write_cases(cases: list[Case], path: Path) -> None:
     lines = []
     for day, case in enumerate(cases):
         base = MIDNIGHT_MS + day * DAY_MS
-        for label, at_ms, amount, (lat, lon) in case.events:
+        for label, at_ms, amount, shape in case.events:
+            rest = json.dumps(shape(base + at_ms))[1:]
             lines.append(
                 f'{{"transaction_id": "{case.name}-{label}", "account_id": "{case.name}",'
-                f' "amount": {amount}, "lat": {lat}, "lon": {lon}, "ts_ms": {base + at_ms}}}'
+                f' "amount": {amount}, {rest}'
             )
         lines.append(MALFORMED_LINES[day % len(MALFORMED_LINES)])
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -232,15 +330,22 @@ def test_alert_ids_are_rule_and_transaction(alerts: list[dict]) -> None:
 
 
 def test_alerts_carry_event_time_and_evidence(alerts: list[dict]) -> None:
-    sent = {}
+    sent, stamps = {}, {}
     for day, case in enumerate(CASES):
-        for label, at_ms, amount, _ in case.events:
-            sent[f"{case.name}-{label}"] = (MIDNIGHT_MS + day * DAY_MS + at_ms, amount)
+        for label, at_ms, amount, shape in case.events:
+            ms = MIDNIGHT_MS + day * DAY_MS + at_ms
+            sent[f"{case.name}-{label}"] = (ms, amount)
+            stamps[f"{case.name}-{label}"] = shape(ms).get("timestamp")
     by_id = {a["alert_id"]: a for a in alerts}
     for alert in alerts:
         ts_ms, amount = sent[alert["transaction_id"]]
+        stamp = stamps[alert["transaction_id"]]
+        # the rules' PARSE_EVENT_MS and the ledger's parse agree on every original timestamp
+        assert alert["ts_ms"] == (ts_ms if stamp is None else parse_event_ms(stamp)), stamp
         assert alert["ts_ms"] == ts_ms
         assert alert["amount"] == amount
+    assert by_id["HIGH_AMOUNT:ha-pix-t1"]["evidence"]["payee_key_type"] == "random"
+    assert "payee_key_type" not in by_id["HIGH_AMOUNT:ha-over-t1"]["evidence"]
     # The evidence is the whole window at t5: all five transactions, 4 s from first to last.
     assert by_id["HIGH_VELOCITY:hv-five-t5"]["evidence"] == {
         "count": "5",

@@ -181,6 +181,7 @@ def test_the_rules_job_reads_only_the_columns_the_catalog_mentions(tmp_path: Pat
         "transaction_id",
         "account_id",
         "amount",
+        "payee_key_type",  # HIGH_AMOUNT's evidence
         "lat",
         "lon",
         "ts_ms",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -165,3 +166,43 @@ def test_the_console_binds_loopback_on_8080_by_default_and_says_where() -> None:
         "http://127.0.0.1:"
     )
     assert settings.console_db_url.startswith("postgresql://streamguard_console:")
+
+
+def test_a_transaction_in_the_originals_shape_shows_its_unknowns_as_dashes() -> None:
+    """Only the required core and a PIX key type: no 'None' anywhere, the key type shown."""
+    from streamguard.console.web import env
+    from streamguard.store.console_reads import DecisionFile, TransactionView
+
+    moment = datetime(2025, 6, 2, 15, tzinfo=timezone.utc)
+    optional = dict.fromkeys(
+        ("card_last4", "currency", "channel", "merchant_id", "merchant_mcc", "city", "state"),
+    )
+    optional |= dict.fromkeys(("merchant_name", "device_id", "ip_address"))
+    tx = TransactionView(
+        transaction_id="orig-1",
+        account_id="A1",
+        amount=Decimal("5000.00"),
+        payee_key_type="email",
+        event_time=moment,
+        status="PENDING",
+        **optional,  # type: ignore[arg-type]
+    )
+    file = DecisionFile("orig-1", tx, None, [], [], [], [tx], [])
+    page = env.get_template("decision.html").render(
+        file=file, case=None, csrf="x", user="u", path="/", down=[]
+    )
+    facts = page[page.index('id="transaction"') : page.index("</dl>")]
+    recent = page[page.index('id="recent"') :]
+    assert "None" not in facts and "None" not in recent
+    assert "<dt>place</dt><dd>— (—)</dd>" in facts
+    assert '<dd id="payee-key-type">email</dd>' in page
+    assert "•••• " not in page  # no card, so no masked card either
+    unpaid = env.get_template("decision.html").render(
+        file=DecisionFile("orig-1", replace(tx, payee_key_type=None), None, [], [], [], [], []),
+        case=None,
+        csrf="x",
+        user="u",
+        path="/",
+        down=[],
+    )
+    assert "PIX key type" not in unpaid

@@ -6,15 +6,18 @@ tests/integration/test_contract_schema.py."""
 
 from __future__ import annotations
 
+import re
+import types
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from annotated_types import MaxLen, MinLen
 
 from streamguard.decide import fastparse
-from streamguard.domain.models import Transaction
+from streamguard.domain.models import PayeeKeyType, Transaction, from_epoch_ms
 from streamguard.rules import engine
 from streamguard.store import ledger
+from tests.factories import make_transaction
 
 #: Fields of the message that are not columns of a transaction row.
 NOT_COLUMNS = {"schema_version"}
@@ -28,8 +31,19 @@ def model_fields() -> list[str]:
     return [name for name in Transaction.model_fields if name not in NOT_COLUMNS]
 
 
-def python_type(name: str) -> Any:
+def optional(name: str) -> bool:
+    """True when the model lets the field be missing or null."""
     annotation = Transaction.model_fields[name].annotation
+    return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
+
+
+def python_type(name: str) -> Any:
+    """The field's value type, without None, Annotated's metadata or an enum (a str)."""
+    annotation = Transaction.model_fields[name].annotation
+    if optional(name):
+        annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
     return getattr(annotation, "__supertype__", None) or (
         str if getattr(annotation, "__mro__", None) and issubclass(annotation, str) else annotation
     )
@@ -67,6 +81,44 @@ def test_the_fast_parser_has_the_models_length_limits() -> None:
         limits = length_limits(name)
         if limits is not None:
             least, most = limits
-            assert pattern == fastparse._text(most, least), (
+            expected = fastparse._text(most, least)
+            if optional(name):
+                expected = fastparse.nullable(expected)
+            assert pattern == expected, (
                 f"{name}: decide/fastparse.py allows {pattern!r}, the model {least}..{most}"
             )
+
+
+def test_the_fast_parser_takes_null_exactly_where_the_model_does() -> None:
+    patterns = fastparse._LINE.pattern.split("\t")
+    for column, pattern in zip(ledger.TX_COLUMNS, patterns, strict=False):
+        name = {v: k for k, v in RENAMED.items()}.get(column, column)
+        takes_null = pattern.endswith(f"|{fastparse._NULL})")
+        assert takes_null == optional(name), (
+            f"{name}: decide/fastparse.py null={takes_null}, the model optional={optional(name)}"
+        )
+
+
+def test_the_required_core_is_id_account_amount_and_event_time() -> None:
+    required = [name for name in model_fields() if not optional(name)]
+    assert required == ["transaction_id", "account_id", "amount", "ts_ms"]
+    assert list(engine.REQUIRED_COLUMNS) == required, "rules/engine.py: REQUIRED_COLUMNS"
+
+
+def test_the_ledger_row_and_its_stage_follow_the_copy_columns() -> None:
+    """store/ledger.py's ledger_row and the stage table, column by column: every value distinct,
+    so a swapped or forgotten field is named."""
+    tx = make_transaction(payee_key_type=PayeeKeyType.EMAIL, currency="USD", lat=-23.5, lon=-46.6)
+    row = ledger.ledger_row(tx, 1_700_000_000_999)
+    assert len(row.copy) == len(ledger.TX_COLUMNS), "store/ledger.py: ledger_row's length"
+    back = {v: k for k, v in RENAMED.items()}
+    for column, value in zip(ledger.TX_COLUMNS, row.copy, strict=True):
+        name = back.get(column, column)
+        if name == "kafka_append_at":
+            continue
+        sent = getattr(tx, name)
+        expected = from_epoch_ms(sent) if name == "ts_ms" else getattr(sent, "value", sent)
+        assert value == expected, f"store/ledger.py: ledger_row has {value!r} for {column}"
+    parts = re.split(r",(?![^(]*\))", ledger._STAGES["transactions"])  # not numeric(14, 2)'s
+    stage = [part.split()[0] for part in parts]
+    assert stage == list(ledger.TX_COLUMNS), "store/ledger.py: _STAGES['transactions'] columns"

@@ -66,11 +66,13 @@ CORPUS = [
     (variant(card_last4="42"), "schema: card_last4"),
     (variant(channel="CASH"), "schema: channel"),
     (variant(ts_ms=0), "schema: ts_ms"),
+    (variant(ts_ms=...), "schema: ts_ms: Field required (send ts_ms, epoch ms UTC, or timestamp"),
+    (variant(ts_ms=..., timestamp="2025-06-02T12:00"), "schema: message: Value error, timestamp"),
     (variant(ts_ms="yesterday"), "schema: ts_ms"),
     (variant(state="Pernambuco"), "schema: state"),
     (variant(lat=123.0), "schema: lat"),
     (variant(account_id=""), "schema: account_id"),
-    (variant(card_last4=None, card_number="4111 1111 1111 1111"), "schema: card_last4"),
+    (variant(card_last4="42", card_number="4111 1111 1111 1111"), "schema: card_last4"),
 ]
 
 
@@ -113,7 +115,7 @@ def test_good_and_bad_are_split_and_the_offset_moves_past_both() -> None:
 
 
 def test_a_card_number_in_a_dead_letter_is_masked() -> None:
-    payload = variant(card_last4=None, card_number="4111 1111 1111 1111")
+    payload = variant(card_last4="42", card_number="4111 1111 1111 1111")
     [dead] = split([FakeMessage(topics.TRANSACTIONS, payload)]).dead
     assert b"4111 1111" not in (dead.payload or b"")
     assert b"************1111" in (dead.payload or b"")

@@ -20,7 +20,7 @@ from streamguard.domain.event_time import EventTimeBounds
 from streamguard.domain.models import Transaction, from_epoch_ms
 from streamguard.generate.simple import random_transaction
 from streamguard.kafka import topics
-from streamguard.store.ledger import LedgerRow, ledger_row
+from streamguard.store.ledger import TX_COLUMNS, LedgerRow, ledger_row
 from tests.unit.test_decide import FakeMessage
 
 #: Kafka's append time: just after the corpus (stamped now), so its event times are believable.
@@ -93,16 +93,25 @@ def contract_row(payload: bytes) -> LedgerRow | None:
         return None
 
 
+#: Where the COPY line holds the amount, the coordinates and the two timestamps.
+AMOUNT = TX_COLUMNS.index("amount")
+COORDINATES = (TX_COLUMNS.index("lat"), TX_COLUMNS.index("lon"))
+TIMESTAMPS = (TX_COLUMNS.index("event_time"), TX_COLUMNS.index("kafka_append_at"))
+
+
 def read_line(line: str) -> list[Any]:
     """What PostgreSQL reads from a COPY text line, as Python values of the contract's types."""
     assert line.endswith("\n") and "\\" not in line.replace("\\N", "")
-    fields = line[:-1].split("\t")
-    assert len(fields) == 18
+    fields: list[str | None] = [None if f == "\\N" else f for f in line[:-1].split("\t")]
+    assert len(fields) == len(TX_COLUMNS)
     values: list[Any] = list(fields)
-    values[4] = Decimal(fields[4]).quantize(Decimal("0.01"))  # numeric(14, 2)
-    values[12], values[13] = float(fields[12]), float(fields[13])
-    for index in (16, 17):
-        date, _, offset = fields[index].rpartition("+")
+    values[AMOUNT] = Decimal(fields[AMOUNT]).quantize(Decimal("0.01"))  # type: ignore[arg-type]
+    for index in COORDINATES:
+        values[index] = None if fields[index] is None else float(fields[index])  # type: ignore[arg-type]
+    for index in TIMESTAMPS:
+        text = fields[index]
+        assert text is not None
+        date, _, offset = text.rpartition("+")
         assert offset == "00"
         seconds, _, millis = date.partition(".")
         moment = from_epoch_ms(0).fromisoformat(seconds + "+00:00")
@@ -123,7 +132,7 @@ def stored_values(row: LedgerRow) -> tuple[tuple, list[Any]]:
     if isinstance(row.copy, str):
         return tuple(row[:5]), read_line(row.copy)
     values = list(row.copy)
-    values[4] = values[4].quantize(Decimal("0.01"))
+    values[AMOUNT] = values[AMOUNT].quantize(Decimal("0.01"))
     return tuple(row[:5]), values
 
 
@@ -131,11 +140,11 @@ def same(fast: LedgerRow, contract: LedgerRow) -> bool:
     assert isinstance(fast.copy, str) and isinstance(contract.copy, tuple)
     keys = fast[:5] == contract[:5]
     expected = list(contract.copy)
-    expected[4] = expected[4].quantize(Decimal("0.01"))
+    expected[AMOUNT] = expected[AMOUNT].quantize(Decimal("0.01"))
     return (
         keys
         and read_line(fast.copy) == expected
-        and str(read_line(fast.copy)[4]) == str(expected[4])
+        and str(read_line(fast.copy)[AMOUNT]) == str(expected[AMOUNT])
     )
 
 

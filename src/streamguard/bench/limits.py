@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ def copy_text(samples: Sequence[Transaction], rows: int) -> str:
     templates = []
     for tx in samples:
         values = [getattr(tx, c, None) for c in TX_COLUMNS[:-2]]
-        values[TX_COLUMNS.index("channel")] = tx.channel.value
+        values = [v.value if isinstance(v, Enum) else v for v in values]
         templates.append(copy_line([*values[1:], from_epoch_ms(tx.ts_ms), now]))
     prefix = uuid.uuid4().hex[:8]
     return "".join(

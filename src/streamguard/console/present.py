@@ -38,6 +38,11 @@ def when(moment: datetime | None) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
 
 
+def known(value: object) -> str:
+    """A transaction's optional field as shown: an em dash when the producer did not send it."""
+    return "—" if value is None or value == "" else str(value)
+
+
 def percent(share: float | None) -> str:
     """A share as a percentage with one decimal; an em dash when nothing was measured."""
     return "—" if share is None else f"{100 * share:.1f}%"

@@ -23,6 +23,7 @@ env.filters.update(
     action_class=present.action_class,
     weight=present.weight,
     percent=present.percent,
+    known=present.known,
     resolution=lambda value: present.RESOLUTION_LABEL.get(value or "", value or ""),
 )
 

@@ -157,12 +157,10 @@ class BatchStore:
         if not batch.offsets:
             return Stored([], 0)
         self.lists.refresh(conn)
-        decided_before: list[str] = []
         inserted = 0
         if batch.transactions:
-            result = ledger.save_transactions(conn, batch.transactions, copied=copied)
-            inserted = result.inserted
-            decided_before = result.decided_before
+            inserted = ledger.save_transactions(conn, batch.transactions, copied=copied).inserted
+        decided_before = ledger.take_arrived(conn)
         new_alerts = ledger.save_alerts(conn, batch.alerts) if batch.alerts else []
         if batch.labels:
             ledger.save_labels(conn, batch.labels)

@@ -38,10 +38,16 @@ def triggers(
     new_alert_tx_ids: Iterable[str],
     decided_before: Iterable[str],
 ) -> dict[str, Trigger]:
-    """The batch's transactions with new evidence: a list hit, a waiting decision, a new alert."""
+    """The batch's transactions with new evidence: a list hit, a waiting decision, a new alert.
+
+    `decided_before` are transactions decided from their alerts alone that are now stored, in
+    this batch or an earlier one."""
     found: dict[str, Trigger] = {}
     waiting = set(decided_before)
     arrived = [row for row in rows if row.transaction_id in waiting] if waiting else []
+    # Arrived in an earlier batch, possibly another instance's (ledger.take_arrived).
+    for tx_id in waiting.difference(row.transaction_id for row in arrived):
+        found[tx_id] = Trigger("transaction", None)
     for row in (*cache.listed(rows), *arrived):
         found[row.transaction_id] = Trigger("transaction", _at(row.append_ms))
     for tx_id in new_alert_tx_ids:
@@ -74,7 +80,9 @@ def decide(
     evidence = [_evidence(tx_id, stored.get(tx_id), alerts.get(tx_id, []), cache) for tx_id in ids]
     known = [e for e in evidence if e is not None]
     histories = repo.load_histories(conn, [(e.transaction_id, e.account_id, at) for e, at in known])
-    merchants = repo.load_merchants(conn, (e.tx.merchant_id for e, _ in known if e.tx))
+    merchants = repo.load_merchants(
+        conn, (e.tx.merchant_id for e, _ in known if e.tx and e.tx.merchant_id)
+    )
     versions: list[repo.NewVersion] = []
     statuses: dict[str, str] = {}
     awaiting: list[str] = []
@@ -135,5 +143,5 @@ def _with_context(
     merchants: dict[str, MerchantRisk],
 ) -> Evidence:
     history = histories.get(item.transaction_id, item.history)
-    merchant = merchants.get(item.tx.merchant_id) if item.tx else None
+    merchant = merchants.get(item.tx.merchant_id) if item.tx and item.tx.merchant_id else None
     return replace(item, history=history, merchant=merchant)

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from streamguard.domain.event_time import EventTimeBounds
-from streamguard.domain.models import Channel, from_epoch_ms
+from streamguard.domain.models import Channel, PayeeKeyType, from_epoch_ms
 from streamguard.store.ledger import TX_COLUMNS, LedgerRow
 
 #: 12 integer digits + 2 decimals stays inside numeric(14, 2) without asking how pydantic counts.
@@ -26,8 +26,10 @@ _MAX_AMOUNT = 10**12
 #: datetime's year 9999.
 _MAX_TS_MS = 253_402_300_800_000
 
-#: The wire's fields in COPY order, then the event time.
-_FIELDS = itemgetter(*TX_COLUMNS[:16], "ts_ms")
+#: The wire's fields in COPY order (the event time last of them).
+_FIELDS = itemgetter(*TX_COLUMNS[:-2], "ts_ms")
+#: A null field's mark in the line while it is checked; it becomes COPY's \N afterwards.
+_NULL = "\x00"
 
 
 def _text(max_len: int, min_len: int) -> str:
@@ -37,27 +39,34 @@ def _text(max_len: int, min_len: int) -> str:
     return inner if min_len else f"(?:{inner})?"
 
 
+def nullable(pattern: str) -> str:
+    """The pattern of an optional field: its value, or null."""
+    return f"(?:{pattern}|{_NULL})"
+
+
 _NUMBER = r"[^\t]+"  # formatted here from a checked number
-#: The COPY line's first 17 columns, each as the contract allows it: one match checks them all.
+#: The COPY line's columns up to the event time, each as the contract allows it: one match
+#: checks them all. The id, account, amount and event time are required, the rest nullable.
 _LINE = re.compile(
     "\t".join(
         (
             _text(64, 1),  # transaction_id
             _text(64, 1),  # account_id
-            _text(64, 1),  # card_token
-            "[0-9]{4}",  # card_last4
+            nullable(_text(64, 1)),  # card_token
+            nullable("[0-9]{4}"),  # card_last4
             _NUMBER,  # amount
-            "[A-Z]{3}",  # currency
-            "(?:" + "|".join(channel.value for channel in Channel) + ")",
-            _text(64, 1),  # merchant_id
-            _text(200, 0),  # merchant_name
-            "[0-9]{4}",  # merchant_mcc
-            _text(100, 0),  # city
-            "[A-Z]{2}",  # state
-            _NUMBER,  # lat
-            _NUMBER,  # lon
-            _text(64, 0),  # device_id
-            _text(45, 0),  # ip_address
+            nullable("[A-Z]{3}"),  # currency
+            nullable("(?:" + "|".join(channel.value for channel in Channel) + ")"),
+            nullable(_text(64, 1)),  # merchant_id
+            nullable(_text(200, 0)),  # merchant_name
+            nullable("[0-9]{4}"),  # merchant_mcc
+            nullable("(?:" + "|".join(kind.value for kind in PayeeKeyType) + ")"),
+            nullable(_text(100, 0)),  # city
+            nullable("[A-Z]{2}"),  # state
+            nullable(_NUMBER),  # lat
+            nullable(_NUMBER),  # lon
+            nullable(_text(64, 0)),  # device_id
+            nullable(_text(45, 0)),  # ip_address
             _NUMBER,  # event_time
         )
     )
@@ -106,11 +115,13 @@ def ledger_row(
         values = _FIELDS(d)  # KeyError when one is missing, TypeError when d is not an object
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return None
-    (tx_id, account, token, last4, amount, currency, channel, merchant, name, mcc, city, state,
-     lat, lon, device, ip, ts_ms) = values  # fmt: skip
+    (tx_id, account, token, last4, amount, currency, channel, merchant, name, mcc, payee, city,
+     state, lat, lon, device, ip, ts_ms) = values  # fmt: skip
     if (
-        not (_number(lat) and -90 <= lat <= 90)
-        or not (_number(lon) and -180 <= lon <= 180)
+        type(tx_id) is not str  # the required core: never null (the null mark would match)
+        or type(account) is not str
+        or not (lat is None or (_number(lat) and -90 <= lat <= 90))
+        or not (lon is None or (_number(lon) and -180 <= lon <= 180))
         or not (type(ts_ms) is int and 0 < ts_ms < _MAX_TS_MS)
         or type(d.get("schema_version", 1)) is not int
         or (append_ms is not None and not 0 < append_ms < _MAX_TS_MS)
@@ -120,16 +131,27 @@ def ledger_row(
     amount_text = _amount(amount)
     if amount_text is None:
         return None
+    lat_text = None if lat is None else repr(float(lat))
+    lon_text = None if lon is None else repr(float(lon))
+    fields: tuple[Any, ...] = (tx_id, account, token, last4, amount_text, currency, channel,
+                               merchant, name, mcc, payee, city, state, lat_text, lon_text,
+                               device, ip, _timestamp(ts_ms))  # fmt: skip
+    nulls = fields.count(None)
     try:  # join refuses anything but text, so every field below is a str
-        line = "\t".join(
-            (tx_id, account, token, last4, amount_text, currency, channel, merchant, name, mcc,
-             city, state, repr(float(lat)), repr(float(lon)), device, ip, _timestamp(ts_ms))
-        )  # fmt: skip
+        line = "\t".join(fields if not nulls else [_NULL if v is None else v for v in fields])
     except TypeError:
         return None
     # COPY text gives meaning to backslash, newline and carriage return; leave such values to
-    # psycopg's escaping on the contract's path.
-    if _LINE.fullmatch(line) is None or "\\" in line or "\n" in line or "\r" in line:
+    # psycopg's escaping on the contract's path. A NUL the sender wrote is theirs to explain too.
+    if (
+        _LINE.fullmatch(line) is None
+        or "\\" in line
+        or "\n" in line
+        or "\r" in line
+        or line.count(_NULL) != nulls
+    ):
         return None
+    if nulls:
+        line = line.replace(_NULL, "\\N")
     line += f"\t{_timestamp(append_ms)}\n" if append_ms else "\t\\N\n"
     return LedgerRow(tx_id, account, merchant, device, append_ms, line)

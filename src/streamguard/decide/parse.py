@@ -69,6 +69,10 @@ def append_ms(message: Message) -> int | None:
     return ts_ms if kind != 0 and ts_ms > 0 else None
 
 
+#: What a producer may send for a required field that has another name (domain/original.py).
+_MISSING_HINTS = {"ts_ms": " (send ts_ms, epoch ms UTC, or timestamp, ISO-8601)"}
+
+
 def validation_reason(exc: Exception) -> str:
     """A short, human reason for a rejected message."""
     if isinstance(exc, EventTimeError):
@@ -77,7 +81,8 @@ def validation_reason(exc: Exception) -> str:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ())) or "message"
         kind = "invalid JSON" if first.get("type") == "json_invalid" else "schema"
-        return f"{kind}: {where}: {first.get('msg')}"[:500]
+        hint = _MISSING_HINTS.get(where, "") if first.get("type") == "missing" else ""
+        return f"{kind}: {where}: {first.get('msg')}{hint}"[:500]
     return f"{type(exc).__name__}: {exc}"[:500]
 
 

@@ -1,8 +1,12 @@
 """The data contract: what travels on each topic, as pydantic v2 models.
 
-On the wire every message is JSON, keyed by account_id. Amounts are JSON numbers with two
-decimals, read back as `Decimal`; event time is `ts_ms`, epoch milliseconds UTC, because that is
-what Flink turns into an event-time attribute without guessing a format or a zone.
+On the wire every message is JSON, keyed by account_id (README, "Bringing your own producers":
+other keys work too). Amounts are JSON numbers with two decimals, read back as `Decimal`; event
+time is `ts_ms`, epoch milliseconds UTC, because that is what Flink turns into an event-time
+attribute without guessing a format or a zone. A transaction needs only its id, account, amount
+and event time; every other field may be missing or null, and the rules and the score then treat
+it as unknown. The original system's shape (`timestamp`, `merchant`, `category`) is read too
+(domain/original.py).
 """
 
 from __future__ import annotations
@@ -13,7 +17,16 @@ from decimal import Decimal
 from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from streamguard.domain.original import normalise
 
 #: Bumped when a field is removed or changes meaning; adding an optional field keeps it.
 SCHEMA_VERSION = 1
@@ -30,6 +43,16 @@ class Channel(str, Enum):
     DEBIT = "DEBIT"
     BOLETO = "BOLETO"
     TED = "TED"
+
+
+class PayeeKeyType(str, Enum):
+    """The kind of PIX key the payee was addressed by (Banco Central's DICT key types)."""
+
+    CPF = "cpf"
+    CNPJ = "cnpj"
+    EMAIL = "email"
+    PHONE = "phone"
+    RANDOM = "random"
 
 
 class Action(str, Enum):
@@ -65,26 +88,38 @@ class _Message(BaseModel):
 
 
 class Transaction(_Message):
-    """One payment attempt, as the generator (or a bank's core system) emits it."""
+    """One payment attempt, as the generator (or a bank's core system) emits it.
+
+    Required: transaction_id, account_id, amount and the event time (`ts_ms`, or the original's
+    ISO-8601 `timestamp`: domain/original.py). Every other field may be missing or null,
+    which means unknown: a PIX transfer from internet banking has no location, a boleto no card.
+    """
 
     schema_version: int = SCHEMA_VERSION
     transaction_id: str = Field(min_length=1, max_length=64)
     account_id: str = Field(min_length=1, max_length=64)
-    card_token: str = Field(min_length=1, max_length=64)
-    card_last4: Last4
+    card_token: str | None = Field(default=None, min_length=1, max_length=64)
+    card_last4: Last4 | None = None
     amount: AmountBRL
-    currency: str = Field(default="BRL", pattern=r"^[A-Z]{3}$")
-    channel: Channel
-    merchant_id: str = Field(min_length=1, max_length=64)
-    merchant_name: str = Field(max_length=200)
-    merchant_mcc: str = Field(pattern=r"^\d{4}$")
-    city: str = Field(max_length=100)
-    state: str = Field(pattern=r"^[A-Z]{2}$")
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    device_id: str = Field(max_length=64)
-    ip_address: str = Field(max_length=45)
+    currency: str | None = Field(default="BRL", pattern=r"^[A-Z]{3}$")
+    channel: Channel | None = None
+    merchant_id: str | None = Field(default=None, min_length=1, max_length=64)
+    merchant_name: str | None = Field(default=None, max_length=200)
+    merchant_mcc: str | None = Field(default=None, pattern=r"^\d{4}$")
+    payee_key_type: PayeeKeyType | None = Field(default=None, description="PIX only")
+    city: str | None = Field(default=None, max_length=100)
+    state: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    device_id: str | None = Field(default=None, max_length=64)
+    ip_address: str | None = Field(default=None, max_length=45)
     ts_ms: int = Field(gt=0, description="event time, epoch millis UTC")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _original_shape(cls, data: object) -> object:
+        """The original system's `timestamp`, `merchant` and `category`, when sent."""
+        return normalise(data)
 
     @field_validator("amount")
     @classmethod

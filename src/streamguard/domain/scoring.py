@@ -73,18 +73,22 @@ class ListHit:
 
 @dataclass(frozen=True)
 class TxFacts:
-    """The parts of the transaction the context needs; absent while only its alert has arrived."""
+    """The parts of the transaction the context needs; absent while only its alert has arrived.
+
+    Any of them but the amount may be None, unknown: a reason that needs one is then not given,
+    neither for nor against the transaction."""
 
     amount: Decimal
-    merchant_id: str
-    merchant_mcc: str
-    city: str
-    device_id: str
+    merchant_id: str | None
+    merchant_mcc: str | None
+    city: str | None
+    device_id: str | None
 
 
 @dataclass(frozen=True)
 class AccountHistory:
-    """The account's recent past, before this transaction."""
+    """The account's recent past, before this transaction; cities and devices are the known
+    ones (a transaction without a city adds none)."""
 
     tx_count: int = 0
     avg_amount: Decimal | None = None
@@ -196,12 +200,7 @@ def _context_reasons(evidence: Evidence) -> list[Reason]:
             )
         )
     if tx is not None and history.tx_count >= MIN_HISTORY:
-        if tx.device_id not in history.devices:
-            reasons.append(
-                Reason("NEW_DEVICE", NEW_DEVICE_WEIGHT, f"device {tx.device_id} never seen before")
-            )
-        if tx.city not in history.cities:
-            reasons.append(Reason("NEW_CITY", NEW_CITY_WEIGHT, f"first transaction from {tx.city}"))
+        reasons.extend(_novelty_reasons(tx, history))
     reasons.extend(_prior_reasons(history))
     if (
         tx is not None
@@ -220,6 +219,18 @@ def _context_reasons(evidence: Evidence) -> list[Reason]:
                 "transactions and no earlier alert",
             )
         )
+    return reasons
+
+
+def _novelty_reasons(tx: TxFacts, history: AccountHistory) -> list[Reason]:
+    """A device or city the account never used; unknown on either side says nothing."""
+    reasons = []
+    if tx.device_id is not None and history.devices and tx.device_id not in history.devices:
+        reasons.append(
+            Reason("NEW_DEVICE", NEW_DEVICE_WEIGHT, f"device {tx.device_id} never seen before")
+        )
+    if tx.city is not None and history.cities and tx.city not in history.cities:
+        reasons.append(Reason("NEW_CITY", NEW_CITY_WEIGHT, f"first transaction from {tx.city}"))
     return reasons
 
 
@@ -263,7 +274,8 @@ def _merchant_reasons(evidence: Evidence) -> list[Reason]:
             Reason(
                 "RISKY_MCC",
                 RISKY_MCC_WEIGHT,
-                f"merchant {tx.merchant_id} has high-risk category {tx.merchant_mcc}",
+                f"merchant {tx.merchant_id or '(unknown)'} has high-risk category "
+                f"{tx.merchant_mcc}",
             )
         )
     if merchant is not None and merchant.tx_count >= MERCHANT_MIN_TX:

@@ -8,11 +8,12 @@ utility bills. Merchants are the big Brazilian brands plus local businesses name
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 from faker import Faker
 
-from streamguard.domain.models import Channel
+from streamguard.domain.models import Channel, PayeeKeyType
 
 #: The channel order used for every weight vector and index in the generator.
 CHANNELS: tuple[Channel, ...] = (
@@ -178,6 +179,21 @@ class Merchant:
     name: str
     mcc: str
     category: int
+
+
+#: A person's PIX key, by beneficiary (transfers); a business is paid by CNPJ or a random key
+#: (the key of a dynamic QR code).
+_PERSON_KEYS = (PayeeKeyType.CPF, PayeeKeyType.PHONE, PayeeKeyType.EMAIL, PayeeKeyType.RANDOM)
+_BUSINESS_KEYS = (PayeeKeyType.CNPJ, PayeeKeyType.RANDOM)
+
+
+def payee_key_type(merchant: Merchant, channel: Channel) -> PayeeKeyType | None:
+    """The PIX key type a payment to `merchant` uses: fixed per merchant, None off PIX."""
+    if channel is not Channel.PIX:
+        return None
+    person = merchant.category >= 0 and CATEGORIES[merchant.category].key == "transfer"
+    keys = _PERSON_KEYS if person else _BUSINESS_KEYS
+    return keys[zlib.crc32(merchant.merchant_id.encode()) % len(keys)]
 
 
 def category_index(key: str) -> int:

@@ -26,6 +26,7 @@ from streamguard.generate.merchants import (
     CHANNELS,
     Merchant,
     build_merchants,
+    payee_key_type,
 )
 
 MAX_ACCOUNTS = 1_000_000
@@ -200,7 +201,10 @@ class Population:
                 f'"merchant_id":"{merchant.merchant_id}",'
                 f'"merchant_name":{json.dumps(merchant.name)},"merchant_mcc":"{merchant.mcc}"'
             )
-            out.extend(f'"channel":"{channel.value}",{tail}' for channel in CHANNELS)
+            for channel in CHANNELS:
+                key = payee_key_type(merchant, channel)
+                payee = f'"{key.value}"' if key else "null"
+                out.append(f'"channel":"{channel.value}",{tail},"payee_key_type":{payee}')
         return np.array(out, dtype=object)
 
     @cached_property

@@ -15,7 +15,7 @@ import numpy as np
 from streamguard.domain.models import FraudLabel, Transaction
 from streamguard.generate.engine import Chunk, Engine
 from streamguard.generate.geo import CITIES
-from streamguard.generate.merchants import CHANNELS
+from streamguard.generate.merchants import CHANNELS, payee_key_type
 from streamguard.generate.population import MAX_DEVICES
 from streamguard.generate.scenarios import SCENARIOS
 
@@ -122,6 +122,7 @@ def as_models(chunk: Chunk, engine: Engine, first_seq: int) -> list[tuple[Transa
             merchant_id=merchant.merchant_id,
             merchant_name=merchant.name,
             merchant_mcc=merchant.mcc,
+            payee_key_type=payee_key_type(merchant, CHANNELS[int(chunk.channel[row])]),
             city=city.name,
             state=city.state,
             lat=city.lat,

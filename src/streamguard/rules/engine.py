@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streamguard.config import Settings
+from streamguard.domain.original import CATEGORY_MCC
 from streamguard.kafka import topics
 from streamguard.rules.catalog import Rule, check_overrides, load_rules, load_views
 from streamguard.rules.functions import functions_jar, register_functions
@@ -37,6 +38,7 @@ TRANSACTION_COLUMNS = """
     merchant_id STRING,
     merchant_name STRING,
     merchant_mcc STRING,
+    payee_key_type STRING,
     city STRING,
     state STRING,
     lat DOUBLE,
@@ -53,6 +55,33 @@ _COLUMN_DDL = {
 #: Columns every job declares: event time and the alert's identity need them.
 REQUIRED_COLUMNS = ("transaction_id", "account_id", "amount", "ts_ms")
 
+#: The original system's fields (domain/original.py), declared beside the model's: the
+#: `transactions` view reads a model field from its original name when the model's is null.
+#: Event time always needs `timestamp`; the other two only where their field is declared.
+ORIGINAL_COLUMNS = {
+    "ts_ms": "`timestamp` STRING",
+    "merchant_name": "merchant STRING",
+    "merchant_mcc": "category STRING",
+}
+
+#: The event time in epoch ms: `ts_ms`, else the original's ISO-8601 `timestamp`.
+EVENT_MS = "COALESCE(ts_ms, PARSE_EVENT_MS(`timestamp`))"
+
+
+def category_mcc_sql() -> str:
+    """SQL of the original's `category` as an MCC, domain/original.py's table (NULL if unknown)."""
+    cases = " ".join(f"WHEN '{key}' THEN '{mcc}'" for key, mcc in sorted(CATEGORY_MCC.items()))
+    key = "REGEXP_REPLACE(LOWER(TRIM(category)), '[\\s-]+', '_')"
+    return f"CASE {key} {cases} END"
+
+
+#: How the view reads each field that the original names otherwise.
+_FROM_ORIGINAL = {
+    "ts_ms": f"{EVENT_MS} AS ts_ms",
+    "merchant_name": "COALESCE(merchant_name, merchant) AS merchant_name",
+    "merchant_mcc": f"COALESCE(merchant_mcc, {category_mcc_sql()}) AS merchant_mcc",
+}
+
 ALERT_COLUMNS = """
     alert_id STRING,
     rule_id STRING,
@@ -67,14 +96,15 @@ ALERT_COLUMNS = """
 # Rows that would break event time or the alert's identity never reach a rule, nor do event times
 # that are not believable against Kafka's append time (domain/event_time.py, the same bounds the
 # decision service dead-letters with), nor watermark heartbeats (no transaction id). The decision
-# service sends the same messages to the dead-letter topic with their reason.
+# service sends the same messages to the dead-letter topic with their reason. Event time is
+# `ts_ms` or the original's `timestamp`, whichever the message has (EVENT_MS).
 VALID_TRANSACTIONS_VIEW = """
 CREATE TEMPORARY VIEW transactions AS
-SELECT * FROM transactions_raw
-WHERE ts_ms IS NOT NULL AND ts_ms > 0 AND transaction_id IS NOT NULL
+SELECT {columns}, ts, append_ts FROM transactions_raw
+WHERE {event_ms} IS NOT NULL AND {event_ms} > 0 AND transaction_id IS NOT NULL
   AND account_id IS NOT NULL AND amount IS NOT NULL
-  AND TO_TIMESTAMP_LTZ(ts_ms, 3) <= TIMESTAMPADD(MILLISECOND, {skew_ms}, append_ts)
-  AND TO_TIMESTAMP_LTZ(ts_ms, 3) >= TIMESTAMPADD(SECOND, -{age_s}, append_ts)"""
+  AND TO_TIMESTAMP_LTZ({event_ms}, 3) <= TIMESTAMPADD(MILLISECOND, {skew_ms}, append_ts)
+  AND TO_TIMESTAMP_LTZ({event_ms}, 3) >= TIMESTAMPADD(SECOND, -{age_s}, append_ts)"""
 
 # The late-event policy (rules/README.md): a row at or behind the watermark is late. Stateless
 # rules read `transactions` and judge it; windowed and pattern rules read this view and skip it,
@@ -89,11 +119,11 @@ WHERE CURRENT_WATERMARK(ts) IS NULL OR ts > CURRENT_WATERMARK(ts)"""
 #: plus the allowed skew, and a record without one (a heartbeat) at its arrival. For every row
 #: the `transactions` view keeps, this is exactly TO_TIMESTAMP_LTZ(ts_ms, 3).
 KAFKA_EVENT_TIME = (
-    "LEAST(COALESCE(TO_TIMESTAMP_LTZ(ts_ms, 3), append_ts), "
+    f"LEAST(COALESCE(TO_TIMESTAMP_LTZ({EVENT_MS}, 3), append_ts), "
     "TIMESTAMPADD(MILLISECOND, {skew_ms}, append_ts))"
 )
 #: A file has no arrival time: each row arrives at its own event time (every bound holds).
-FILE_EVENT_TIME = "TO_TIMESTAMP_LTZ(COALESCE(ts_ms, 0), 3)"
+FILE_EVENT_TIME = f"TO_TIMESTAMP_LTZ(COALESCE({EVENT_MS}, 0), 3)"
 
 
 @dataclass(frozen=True)
@@ -261,9 +291,14 @@ def register_tables(
     env.execute_sql(f"CREATE TEMPORARY TABLE {ALERTS_SINK} ({ALERT_COLUMNS}) WITH ({_with(sink)})")
 
 
-def valid_transactions_view(settings: Settings) -> str:
-    """The `transactions` view's SQL with the configured event-time bounds filled in."""
-    return VALID_TRANSACTIONS_VIEW.format(**_bounds_sql(settings))
+def valid_transactions_view(settings: Settings, columns: list[str] | None = None) -> str:
+    """The `transactions` view's SQL over `columns` (default: all) with the configured
+    event-time bounds filled in; a field the original names otherwise is read from either."""
+    names = [name for name in _COLUMN_DDL if columns is None or name in columns]
+    selected = ", ".join(_FROM_ORIGINAL.get(name, name) for name in names)
+    return VALID_TRANSACTIONS_VIEW.format(
+        columns=selected, event_ms=EVENT_MS, **_bounds_sql(settings)
+    )
 
 
 def _bounds_sql(settings: Settings) -> dict[str, int]:
@@ -281,8 +316,13 @@ def register_transactions(
     and the configured overrides.
     """
     wanted = set(columns or _COLUMN_DDL) | set(REQUIRED_COLUMNS)
-    declared = ",\n    ".join(ddl for name, ddl in _COLUMN_DDL.items() if name in wanted)
+    names = [name for name in _COLUMN_DDL if name in wanted]
+    declared = ",\n    ".join(
+        [_COLUMN_DDL[name] for name in names]
+        + [ORIGINAL_COLUMNS[name] for name in names if name in ORIGINAL_COLUMNS]
+    )
     skew = _bounds_sql(settings)
+    register_functions(env)  # the event time's column calls PARSE_EVENT_MS
     env.execute_sql(
         f"CREATE TEMPORARY TABLE transactions_raw (\n    {declared},\n"
         f"    {source.append_ts},\n"
@@ -290,9 +330,8 @@ def register_transactions(
         f"    WATERMARK FOR ts AS ts - INTERVAL '{settings.watermark_delay_s}' SECOND\n"
         f") WITH ({_with(source.connector_options)})"
     )
-    env.execute_sql(valid_transactions_view(settings))
+    env.execute_sql(valid_transactions_view(settings, names))
     env.execute_sql(ON_TIME_TRANSACTIONS_VIEW)
-    register_functions(env)
     rules = load_rules()
     for view in load_views():
         env.execute_sql(view.create_sql(rules, settings.rule_params))

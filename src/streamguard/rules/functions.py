@@ -26,6 +26,7 @@ FUNCTIONS = {
     "WINDOW_STATS": "io.streamguard.flink.WindowStats",
     "PREVIOUS_LOCATION": "io.streamguard.flink.PreviousLocation",
     "PREVIOUS_AMOUNT": "io.streamguard.flink.PreviousAmount",
+    "PARSE_EVENT_MS": "io.streamguard.flink.ParseEventMs",
 }
 
 

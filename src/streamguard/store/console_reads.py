@@ -136,21 +136,24 @@ class Alert:
 
 @dataclass(frozen=True)
 class TransactionView:
-    """A stored transaction as an analyst reads it (the card only by its last four digits)."""
+    """A stored transaction as an analyst reads it (the card only by its last four digits).
+
+    Only the required core is always there; None is a field the producer did not send."""
 
     transaction_id: str
     account_id: str
-    card_last4: str
+    card_last4: str | None
     amount: Decimal
-    currency: str
-    channel: str
-    merchant_id: str
-    merchant_name: str
-    merchant_mcc: str
-    city: str
-    state: str
-    device_id: str
-    ip_address: str
+    currency: str | None
+    channel: str | None
+    merchant_id: str | None
+    merchant_name: str | None
+    merchant_mcc: str | None
+    payee_key_type: str | None
+    city: str | None
+    state: str | None
+    device_id: str | None
+    ip_address: str | None
     event_time: datetime
     status: str
 
@@ -184,7 +187,8 @@ class DecisionFile:
 
 _TX_COLUMNS = (
     "transaction_id, account_id, card_last4, amount, currency, channel, merchant_id,"
-    " merchant_name, merchant_mcc, city, state, device_id, ip_address, event_time, status"
+    " merchant_name, merchant_mcc, payee_key_type, city, state, device_id, ip_address,"
+    " event_time, status"
 )
 RECENT_LIMIT = 20
 
@@ -249,7 +253,8 @@ def list_matches(
     """Entries now on a list for the account, and the merchant and device when known."""
     keys = [("ACCOUNT", account_id)]
     if transaction is not None:
-        keys += [("MERCHANT", transaction.merchant_id), ("DEVICE", transaction.device_id)]
+        known = [("MERCHANT", transaction.merchant_id), ("DEVICE", transaction.device_id)]
+        keys += [(kind, value) for kind, value in known if value is not None]
     kinds, values = zip(*keys, strict=True)
     rows = conn.execute(
         "SELECT e.list_type, e.entity_type, e.entity_value, e.reason, e.added_by, e.added_at"

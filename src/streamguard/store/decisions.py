@@ -122,8 +122,10 @@ SELECT k.transaction_id, h.n, h.avg_amount, h.cities, h.devices, al.n, dc.review
 FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS k(transaction_id, account_id, at)
 CROSS JOIN LATERAL (
     SELECT COUNT(*) AS n, AVG(r.amount) AS avg_amount,
-           COALESCE(ARRAY_AGG(DISTINCT r.city), '{{}}') AS cities,
-           COALESCE(ARRAY_AGG(DISTINCT r.device_id), '{{}}') AS devices
+           COALESCE(ARRAY_AGG(DISTINCT r.city) FILTER (WHERE r.city IS NOT NULL), '{{}}')
+               AS cities,
+           COALESCE(ARRAY_AGG(DISTINCT r.device_id) FILTER (WHERE r.device_id IS NOT NULL),
+                    '{{}}') AS devices
     FROM (SELECT t.amount, t.city, t.device_id FROM transactions t
           WHERE t.account_id = k.account_id AND t.transaction_id <> k.transaction_id
             AND t.event_time < k.at AND t.event_time >= k.at - interval '{HISTORY_DAYS} days'
@@ -269,7 +271,8 @@ WITH wanted AS (
     RETURNING t.merchant_id, NOT b.was_fraud AND t.is_fraud AS newly_flagged
 )
 INSERT INTO merchant_stats AS m (merchant_id, flagged_count)
-SELECT merchant_id, COUNT(*) FROM changed WHERE newly_flagged GROUP BY merchant_id
+SELECT merchant_id, COUNT(*) FROM changed WHERE newly_flagged AND merchant_id IS NOT NULL
+GROUP BY merchant_id
 ORDER BY merchant_id  -- one lock order for every decision instance: fewer deadlocks
 ON CONFLICT (merchant_id) DO UPDATE
 SET flagged_count = m.flagged_count + EXCLUDED.flagged_count, updated_at = clock_timestamp()

@@ -27,7 +27,7 @@ _STAGES = {
     "transactions": """
         transaction_id text, account_id text, card_token text, card_last4 text,
         amount numeric(14, 2), currency text, channel text, merchant_id text,
-        merchant_name text, merchant_mcc text, city text, state text,
+        merchant_name text, merchant_mcc text, payee_key_type text, city text, state text,
         lat double precision, lon double precision, device_id text, ip_address text,
         event_time timestamptz, kafka_append_at timestamptz""",
     "fraud_alerts": """
@@ -37,8 +37,8 @@ _STAGES = {
     "transaction_labels": "transaction_id text, account_id text, scenario text, is_fraud boolean",
 }
 
-#: The transactions columns the ledger fills, in COPY order; the rest have defaults. The first
-#: sixteen are the wire's fields of the same names.
+#: The transactions columns the ledger fills, in COPY order; the rest have defaults. All but the
+#: last two are the wire's fields of the same names (tests/unit/test_contract.py).
 TX_COLUMNS = (
     "transaction_id",
     "account_id",
@@ -50,6 +50,7 @@ TX_COLUMNS = (
     "merchant_id",
     "merchant_name",
     "merchant_mcc",
+    "payee_key_type",
     "city",
     "state",
     "lat",
@@ -71,7 +72,8 @@ WITH new AS (
     RETURNING transaction_id, merchant_id
 ), counted AS (
     INSERT INTO merchant_stats AS m (merchant_id, tx_count)
-    SELECT merchant_id, COUNT(*) FROM new GROUP BY merchant_id ORDER BY merchant_id
+    SELECT merchant_id, COUNT(*) FROM new WHERE merchant_id IS NOT NULL
+    GROUP BY merchant_id ORDER BY merchant_id
     ON CONFLICT (merchant_id) DO UPDATE
     SET tx_count = m.tx_count + EXCLUDED.tx_count, updated_at = clock_timestamp()
 )
@@ -106,10 +108,9 @@ class DeadLetter:
 
 @dataclass(frozen=True)
 class StoredTransactions:
-    """What a batch of transactions did: how many were new, which had a decision waiting."""
+    """What a batch of transactions did: how many were new."""
 
     inserted: int
-    decided_before: list[str]
 
 
 def _stage(conn: psycopg.Connection, table: str, rows: Sequence[tuple]) -> None:
@@ -129,8 +130,8 @@ class LedgerRow(NamedTuple):
 
     transaction_id: str
     account_id: str
-    merchant_id: str
-    device_id: str
+    merchant_id: str | None
+    device_id: str | None
     append_ms: int | None
     copy: str | tuple
 
@@ -144,10 +145,11 @@ def ledger_row(tx: Transaction, append_ms: int | None) -> LedgerRow:
         tx.card_last4,
         tx.amount,
         tx.currency,
-        tx.channel.value,
+        tx.channel.value if tx.channel else None,
         tx.merchant_id,
         tx.merchant_name,
         tx.merchant_mcc,
+        tx.payee_key_type.value if tx.payee_key_type else None,
         tx.city,
         tx.state,
         tx.lat,
@@ -162,7 +164,6 @@ def ledger_row(tx: Transaction, append_ms: int | None) -> LedgerRow:
     )
 
 
-_TRANSACTION_ID = attrgetter("transaction_id")
 _MERCHANT_ID = attrgetter("merchant_id")
 _COPY = attrgetter("copy")
 
@@ -204,17 +205,31 @@ def save_transactions(
     """
     if not copied:
         return _save_staged(conn, rows)
-    _count_merchants(conn, Counter(map(_MERCHANT_ID, rows)))
-    return StoredTransactions(len(rows), _arrived(conn, set(map(_TRANSACTION_ID, rows))))
+    _count_merchants(conn, Counter(filter(None, map(_MERCHANT_ID, rows))))
+    return StoredTransactions(len(rows))
 
 
-def _arrived(conn: psycopg.Connection, ids: set[str]) -> list[str]:
-    """The transactions among `ids` that were decided (from an alert) before they arrived."""
-    waiting = [r[0] for r in conn.execute("SELECT transaction_id FROM awaiting_transactions")]
-    arrived = sorted(ids.intersection(waiting))
-    if arrived:
-        conn.execute("DELETE FROM awaiting_transactions WHERE transaction_id = ANY(%s)", (arrived,))
-    return arrived
+# Awaiting rows whose transaction is now stored, by this batch or by any instance's. Two batches
+# that race for a row: one deletes it, the other waits and finds it gone, so each is decided once
+# (in the rare case they lock two rows in opposite orders, PostgreSQL fails one batch with a
+# deadlock, which is retryable).
+_TAKE_ARRIVED = """
+DELETE FROM awaiting_transactions a USING transactions t
+WHERE t.transaction_id = a.transaction_id
+RETURNING a.transaction_id
+"""
+
+
+def take_arrived(conn: psycopg.Connection) -> list[str]:
+    """The transactions decided from an alert alone whose row is now stored, taken once each.
+
+    Run in every batch, not only in batches with transactions: when producers key transactions
+    by anything but account_id, a transaction and its alert are on different partition numbers,
+    so possibly with different decision instances. Then the alert's batch may miss the
+    transaction and the transaction's batch the alert's awaiting row, both uncommitted; whichever
+    batch commits next (any instance, within a heartbeat) finds the pair here.
+    """
+    return sorted(row[0] for row in conn.execute(_TAKE_ARRIVED))
 
 
 def _count_merchants(conn: psycopg.Connection, counts: Counter[str]) -> None:
@@ -236,8 +251,7 @@ def _save_staged(conn: psycopg.Connection, rows: Sequence[LedgerRow]) -> StoredT
         _copy_rows(cur, "stage_transactions", rows)
     row = conn.execute(_INSERT_TRANSACTIONS).fetchone()
     conn.execute("TRUNCATE stage_transactions")
-    new = set(row[0]) if row else set()
-    return StoredTransactions(len(new), _arrived(conn, new))
+    return StoredTransactions(len(row[0]) if row else 0)
 
 
 def save_alerts(
