@@ -228,10 +228,11 @@ def _fill_browse_topic(stack: StackHandle, name: str, sizes: dict[int, int]) -> 
 def test_the_message_browser_reads_every_window_whole_when_it_spans_several_fetches(
     own_stack: StackHandle,
 ) -> None:
-    """2 MB per partition is two fetches (1 MB each) at the least: the browser returns once
-    each partition reached the end offset it fixed up front, having lost none on the way."""
+    """6 MB per partition is six fetches (1 MB each) and a key scan of it several consumes (of
+    500 at most): the browser returns once each partition reached the end offset it fixed up
+    front, having lost none on the way."""
     name = f"browse-{uuid.uuid4().hex[:6]}"
-    sizes = {0: 260, 1: 230, 2: 3}
+    sizes = {0: 600, 1: 600, 2: 3}
     _fill_browse_topic(own_stack, name, sizes)
     settings = own_stack.settings
 
@@ -239,7 +240,7 @@ def test_the_message_browser_reads_every_window_whole_when_it_spans_several_fetc
         return [m.key or "" for m in browse(settings, request)]
 
     newest = keys(BrowseRequest(name, partition=0, limit=MAX_LIMIT))
-    assert newest == [f"0:{o}" for o in range(259, 59, -1)]  # newest first, all 200
+    assert newest == [f"0:{o}" for o in range(599, 399, -1)]  # newest first, all 200
     from_offset = keys(BrowseRequest(name, partition=1, limit=MAX_LIMIT, from_offset=5))
     assert from_offset == [f"1:{o}" for o in range(5, 205)]
     # partition 2: three plain, two in a transaction, and its marker at the last offset
@@ -248,8 +249,8 @@ def test_the_message_browser_reads_every_window_whole_when_it_spans_several_fetc
     stamped = sorted([*plain, (3 * 3 + 2, "2:3"), (3 * 4 + 2, "2:4")], reverse=True)
     every = keys(BrowseRequest(name, limit=MAX_LIMIT))
     assert every == [key for _, key in stamped[:MAX_LIMIT]]
-    by_key = keys(BrowseRequest(name, key="1:229"))
-    assert by_key == ["1:229"]
+    by_key = keys(BrowseRequest(name, key="1:599"))  # the last of 1,204 scanned
+    assert by_key == ["1:599"]
 
 
 def _metric(text: str, name: str) -> float:

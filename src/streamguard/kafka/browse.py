@@ -19,7 +19,9 @@ from streamguard.kafka.admin import KafkaUnavailableError
 #: The most messages one browse returns, and the most it scans per partition for a key.
 MAX_LIMIT = 200
 KEY_SCAN_PER_PARTITION = 5_000
-#: The longest one consume waits; it returns sooner once every missing offset has come.
+#: The most messages one consume returns, and the longest it waits (it returns sooner, as soon
+#: as it holds every offset still missing or BATCH of them).
+BATCH = 500
 POLL_S = 0.2
 
 
@@ -110,8 +112,8 @@ def _read(
 ) -> list[ShownMessage]:
     """Consume each window to its stop offset (fixed up front from the high watermark).
 
-    It returns as soon as every partition's window is read: each consume asks for exactly the
-    offsets still missing, so it does not sit out its timeout once they have come.
+    It returns as soon as every partition's window is read: each consume asks for no more than
+    the offsets still missing, so the last one does not sit out its timeout once they came.
     """
     from confluent_kafka import TopicPartition
 
@@ -126,7 +128,7 @@ def _read(
     deadline = time.monotonic() + timeout_s * 2
     while next_offset and (budget := deadline - time.monotonic()) > 0:
         missing = sum(windows[p][1] - n for p, n in next_offset.items())
-        batch = consumer.consume(missing, timeout=min(budget, POLL_S))  # type: ignore[attr-defined]
+        batch = consumer.consume(min(missing, BATCH), timeout=min(budget, POLL_S))  # type: ignore[attr-defined]
         for message in batch:
             if message.error() is not None or message.partition() not in next_offset:
                 continue
