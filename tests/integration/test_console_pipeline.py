@@ -211,7 +211,8 @@ def _fill_browse_topic(stack: StackHandle, name: str, sizes: dict[int, int]) -> 
                 timestamp=base + 3 * offset + p,
             )
     producer.flush(30)
-    tx_producer = Producer(producer_config(stack.settings, **{"transactional.id": f"{name}-tx"}))
+    tx_config = {"transactional.id": f"{name}-tx", "message.timeout.ms": 30_000}
+    tx_producer = Producer(producer_config(stack.settings, **tx_config))
     tx_producer.init_transactions(30)
     tx_producer.begin_transaction()
     for offset in (sizes[2], sizes[2] + 1):
