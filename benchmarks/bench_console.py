@@ -9,7 +9,8 @@
    proportions), a decision on each alerted one (70% REVIEW, 20% BLOCK, 10% APPROVE), a
    history version each, labels for the alerted ones and resolved cases for 5% of the REVIEWs.
 2. pages and API: p50 / p95 / max of every page and API call over --requests requests each,
-   one at a time (after one warm-up request, which is reported on its own).
+   one at a time (after one warm-up request, which is reported on its own), and the plans of
+   the two timed queue statements (EXPLAIN ANALYZE, BUFFERS).
 3. CPU: the console's process (its supervisor and uvicorn) over --cpu-s seconds, with one
    headless Chromium (Debian's, through Playwright) open on the overview.
 4. decision -> browser: a REVIEW decision committed, then the time until the open overview's
@@ -26,17 +27,20 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 import psycopg
+from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streamguard.bench.private_stack import PrivateStack, private_stack  # noqa: E402
 from streamguard.stack.process import Paths, read_pid  # noqa: E402
-from streamguard.store import console_users  # noqa: E402
+from streamguard.store import cases, console_users  # noqa: E402
 from streamguard.store.db import connect  # noqa: E402
 
 USER, PASSWORD = "bench", "bench console password"
@@ -152,6 +156,34 @@ def fill(conn: psycopg.Connection, tx: int, days: int) -> dict[str, float]:
     conn.execute("VACUUM ANALYZE")
     took["vacuum_analyze"] = round(time.monotonic() - started, 1)
     return took
+
+
+class _Captured:
+    """A stand-in connection that keeps the statement it is given and returns no rows."""
+
+    def __init__(self) -> None:
+        self.statement: tuple[Any, Any] | None = None
+
+    def execute(self, query: Any, params: Any = None) -> list[tuple[Any, ...]]:
+        self.statement = (query, params)
+        return []
+
+
+def queue_plans(conn: psycopg.Connection) -> dict[str, list[str]]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the queue statements that the two queue pages run."""
+    plans = {}
+    for name, filters in (
+        ("case queue /cases", cases.QueueFilter()),
+        ("case queue BLOCK, amount", cases.QueueFilter("BLOCK", min_amount=Decimal(1000))),
+    ):
+        captured = _Captured()
+        cases.queue(captured, filters)  # type: ignore[arg-type]
+        assert captured.statement is not None
+        query, params = captured.statement
+        explain = sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + query
+        plans[name] = [row[0] for row in conn.execute(explain, params)]
+        print(f"  plan of {name}: {plans[name][0]} / {plans[name][-1]}", flush=True)
+    return plans
 
 
 def log_in(client: httpx.Client) -> None:
@@ -319,6 +351,7 @@ def main() -> None:
                 )
             )
             result["chart_plan_uses_brin"] = "transactions_event_time_brin" in plan
+            result["queue_plans"] = queue_plans(conn)
             paths = targets(conn)
         timings: dict[str, dict[str, float]] = {}
         with httpx.Client(base_url=stack.settings.console_url, timeout=60) as client:

@@ -17,8 +17,10 @@ from typing import Any
 import httpx
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from streamguard.kafka import topics
+from streamguard.kafka.browse import MAX_LIMIT, BrowseRequest, browse
 from streamguard.kafka.client import producer_config
 from streamguard.stack.process import Paths, read_pid, stop_pid
 from tests.consoledata import add_user
@@ -189,6 +191,67 @@ def test_the_message_browser_reads_by_key_from_an_offset_and_shows_dead_letter_r
     assert api.get("/api/v1/pipeline/messages", params={"topic": "nope"}).status_code == 404
     bad = api.get("/api/v1/pipeline/messages", params={"topic": "transactions", "offset": "1"})
     assert bad.status_code == 422 and "needs a partition" in bad.json()["detail"]
+
+
+def _fill_browse_topic(stack: StackHandle, name: str, sizes: dict[int, int]) -> None:
+    """A 3-partition topic: `sizes[p]` 10 kB uncompressed messages on partition p, each keyed
+    and stamped `p:offset` / base + 3 * offset + p, then a transaction of 2 on partition 2
+    (its commit marker takes the partition's last offset)."""
+    admin = AdminClient({"bootstrap.servers": stack.settings.bootstrap_servers})
+    admin.create_topics([NewTopic(name, 3, 1)])[name].result(30)
+    producer = Producer(producer_config(stack.settings, **{"compression.type": "none"}))
+    base = int(time.time() * 1000)
+    for p, size in sizes.items():
+        for offset in range(size):
+            producer.produce(
+                name,
+                key=f"{p}:{offset}",
+                value=f"{p}:{offset}:".encode() + b"x" * 10_000,
+                partition=p,
+                timestamp=base + 3 * offset + p,
+            )
+    producer.flush(30)
+    tx_config = {"transactional.id": f"{name}-tx", "message.timeout.ms": 30_000}
+    tx_producer = Producer(producer_config(stack.settings, **tx_config))
+    tx_producer.init_transactions(30)
+    tx_producer.begin_transaction()
+    for offset in (sizes[2], sizes[2] + 1):
+        tx_producer.produce(
+            name,
+            key=f"2:{offset}",
+            value=b"2:%d:tx" % offset,
+            partition=2,
+            timestamp=base + 3 * offset + 2,
+        )
+    tx_producer.commit_transaction(30)
+
+
+def test_the_message_browser_reads_every_window_whole_when_it_spans_several_fetches(
+    own_stack: StackHandle,
+) -> None:
+    """6 MB per partition is six fetches (1 MB each) and a key scan of it several consumes (of
+    500 at most): the browser returns once each partition reached the end offset it fixed up
+    front, having lost none on the way."""
+    name = f"browse-{uuid.uuid4().hex[:6]}"
+    sizes = {0: 600, 1: 600, 2: 3}
+    _fill_browse_topic(own_stack, name, sizes)
+    settings = own_stack.settings
+
+    def keys(request: BrowseRequest) -> list[str]:
+        return [m.key or "" for m in browse(settings, request)]
+
+    newest = keys(BrowseRequest(name, partition=0, limit=MAX_LIMIT))
+    assert newest == [f"0:{o}" for o in range(599, 399, -1)]  # newest first, all 200
+    from_offset = keys(BrowseRequest(name, partition=1, limit=MAX_LIMIT, from_offset=5))
+    assert from_offset == [f"1:{o}" for o in range(5, 205)]
+    # partition 2: three plain, two in a transaction, and its marker at the last offset
+    assert keys(BrowseRequest(name, partition=2, limit=10)) == [f"2:{o}" for o in range(4, -1, -1)]
+    plain = [(3 * o + p, f"{p}:{o}") for p, size in sizes.items() for o in range(size)]
+    stamped = sorted([*plain, (3 * 3 + 2, "2:3"), (3 * 4 + 2, "2:4")], reverse=True)
+    every = keys(BrowseRequest(name, limit=MAX_LIMIT))
+    assert every == [key for _, key in stamped[:MAX_LIMIT]]
+    by_key = keys(BrowseRequest(name, key="1:599"))  # the last of 1,204 scanned
+    assert by_key == ["1:599"]
 
 
 def _metric(text: str, name: str) -> float:

@@ -19,6 +19,12 @@ from streamguard.kafka.admin import KafkaUnavailableError
 #: The most messages one browse returns, and the most it scans per partition for a key.
 MAX_LIMIT = 200
 KEY_SCAN_PER_PARTITION = 5_000
+#: The most messages one consume returns, and the longest it waits (it returns sooner, as soon
+#: as it holds every offset still missing or BATCH of them). The wait is short because an
+#: offset that never reaches us (a transaction's marker) is only seen passed in the consumer's
+#: position, checked between consumes: at 200 ms such a partition cost a whole wait.
+BATCH = 500
+POLL_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,11 @@ def _read(
     key: str | None,
     timeout_s: float,
 ) -> list[ShownMessage]:
-    """Consume each window to its end (or until the deadline)."""
+    """Consume each window to its stop offset (fixed up front from the high watermark).
+
+    It returns as soon as every partition's window is read: each consume asks for no more than
+    the offsets still missing, so the last one does not sit out its timeout once they came.
+    """
     from confluent_kafka import TopicPartition
 
     if not windows:
@@ -114,31 +124,57 @@ def _read(
     consumer.assign(  # type: ignore[attr-defined]
         [TopicPartition(topic, p, start) for p, (start, _) in windows.items()]
     )
-    left = {p: stop for p, (_, stop) in windows.items()}
+    next_offset = {p: start for p, (start, _) in windows.items()}
     wanted = key.encode() if key else None
     found: list[ShownMessage] = []
     deadline = time.monotonic() + timeout_s * 2
-    while left and time.monotonic() < deadline:
-        for message in consumer.consume(500, timeout=0.2):  # type: ignore[attr-defined]
-            if message.error() is not None:
+    while next_offset and (budget := deadline - time.monotonic()) > 0:
+        missing = sum(windows[p][1] - n for p, n in next_offset.items())
+        batch = consumer.consume(min(missing, BATCH), timeout=min(budget, POLL_S))  # type: ignore[attr-defined]
+        for message in batch:
+            if message.error() is not None or message.partition() not in next_offset:
                 continue
             p, offset = message.partition(), message.offset()
-            if p in left and offset >= left[p] - 1:
-                left.pop(p)
-            if p not in windows or offset >= windows[p][1]:
+            if offset >= windows[p][1]:
                 continue
-            if wanted is not None and message.key() != wanted:
-                continue
-            _, stamp = message.timestamp()
-            found.append(
-                shown(
-                    message.topic(),
-                    p,
-                    offset,
-                    stamp,
-                    message.key(),
-                    message.value(),
-                    message.headers(),
-                )
-            )
+            next_offset[p] = max(next_offset[p], offset + 1)
+            if wanted is None or message.key() == wanted:
+                found.append(_shown(message))
+        next_offset = _unread(consumer, topic, windows, next_offset)
     return found
+
+
+def _unread(
+    consumer: object, topic: str, windows: dict[int, tuple[int, int]], next_offset: dict[int, int]
+) -> dict[int, int]:
+    """The partitions whose window is not read yet, with the next offset each still needs.
+
+    The consumer's position counts too: it passes offsets that never reach the application
+    (transaction markers, compacted-away records), which would otherwise be waited for.
+    """
+    from confluent_kafka import TopicPartition
+
+    unread = {p: n for p, n in next_offset.items() if n < windows[p][1]}
+    if not unread:
+        return {}
+    positions = consumer.position(  # type: ignore[attr-defined]
+        [TopicPartition(topic, p) for p in unread]
+    )
+    for tp in positions:
+        if tp.offset >= 0:
+            unread[tp.partition] = max(unread[tp.partition], tp.offset)
+    return {p: n for p, n in unread.items() if n < windows[p][1]}
+
+
+def _shown(message: object) -> ShownMessage:
+    """A consumed message as the browser shows it."""
+    _, stamp = message.timestamp()  # type: ignore[attr-defined]
+    return shown(
+        message.topic(),  # type: ignore[attr-defined]
+        message.partition(),  # type: ignore[attr-defined]
+        message.offset(),  # type: ignore[attr-defined]
+        stamp,
+        message.key(),  # type: ignore[attr-defined]
+        message.value(),  # type: ignore[attr-defined]
+        message.headers(),  # type: ignore[attr-defined]
+    )

@@ -60,8 +60,17 @@ class QueueFilter:
     opened_before: datetime | None = None
 
 
+#: Each status as the planner can estimate it. "Not resolved" is an anti-join, not
+#: `c.status IS DISTINCT FROM 'RESOLVED'` on the left-joined cases: the planner read that as
+#: "about one row" (the statistics see only cases rows, nearly all RESOLVED; the decisions
+#: with no case are not counted), so it joined every decision of the action to its transaction
+#: and sorted them all (66,618 for a page of 51 at 10 M transactions: 638 ms) instead of walking
+#: the decisions' first_decided_at index until the page is full (1 ms).
 _STATUS_SQL = {
-    "UNRESOLVED": "c.status IS DISTINCT FROM 'RESOLVED'",
+    "UNRESOLVED": (
+        "NOT EXISTS (SELECT FROM cases done WHERE done.transaction_id = d.transaction_id"
+        " AND done.status = 'RESOLVED')"
+    ),
     "OPEN": "c.transaction_id IS NULL",
     "CLAIMED": "c.status = 'CLAIMED'",
     "RESOLVED": "c.status = 'RESOLVED'",
