@@ -10,7 +10,8 @@
    history version each, labels for the alerted ones and resolved cases for 5% of the REVIEWs.
 2. pages and API: p50 / p95 / max of every page and API call over --requests requests each,
    one at a time (after one warm-up request, which is reported on its own), and the plans of
-   the two timed queue statements (EXPLAIN ANALYZE, BUFFERS).
+   the timed queue statements (EXPLAIN ANALYZE, BUFFERS), with the least-amount one that no
+   case reaches also as it was before migration 009 (filtering the joined transaction's amount).
 3. CPU: the console's process (its supervisor and uvicorn) over --cpu-s seconds, with one
    headless Chromium (Debian's, through Playwright) open on the overview.
 4. decision -> browser: a REVIEW decision committed, then the time until the open overview's
@@ -53,6 +54,8 @@ RULE_MIX = (
     ("IMPOSSIBLE_TRAVEL", 6),
     ("CARD_TESTING", 4),
 )
+#: A least amount above every filled one (at most R$ 3,009.99): the queue's worst case.
+NO_AMOUNT = Decimal(1_000_000)
 SIZING = {
     "STREAMGUARD_KAFKA_HEAP_MB": "384",
     "STREAMGUARD_FLINK_HEAP_MB": "768",
@@ -93,11 +96,11 @@ def fill(conn: psycopg.Connection, tx: int, days: int) -> dict[str, float]:
         """,
         "decisions": """
             INSERT INTO decisions (transaction_id, account_id, action, score, reasons, rule_ids,
-                list_hits, version, first_decided_at, decided_at)
+                list_hits, version, amount, first_decided_at, decided_at)
             SELECT a.transaction_id, a.account_id, act, sc,
                 jsonb_build_array(jsonb_build_object('code', 'rule:' || a.rule_id,
                     'weight', 40, 'text', 'rule ' || a.rule_id)),
-                ARRAY[a.rule_id], '{}', 1, a.stored_at + interval '30 ms',
+                ARRAY[a.rule_id], '{}', 1, a.amount, a.stored_at + interval '30 ms',
                 a.stored_at + interval '30 ms'
             FROM fraud_alerts a,
                  LATERAL (SELECT CASE WHEN abs(hashtext(a.alert_id)) %% 10 < 7 THEN 'REVIEW'
@@ -170,11 +173,12 @@ class _Captured:
 
 
 def queue_plans(conn: psycopg.Connection) -> dict[str, list[str]]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the queue statements that the two queue pages run."""
+    """EXPLAIN (ANALYZE, BUFFERS) of the queue statements that the timed queue pages run."""
     plans = {}
     for name, filters in (
         ("case queue /cases", cases.QueueFilter()),
         ("case queue BLOCK, amount", cases.QueueFilter("BLOCK", min_amount=Decimal(1000))),
+        ("case queue, amount none reach", cases.QueueFilter(min_amount=NO_AMOUNT)),
     ):
         captured = _Captured()
         cases.queue(captured, filters)  # type: ignore[arg-type]
@@ -183,6 +187,12 @@ def queue_plans(conn: psycopg.Connection) -> dict[str, list[str]]:
         explain = sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + query
         plans[name] = [row[0] for row in conn.execute(explain, params)]
         print(f"  plan of {name}: {plans[name][0]} / {plans[name][-1]}", flush=True)
+        if filters.min_amount == NO_AMOUNT:
+            # the same statement before migration 009, for comparison on the same fill
+            before = sql.SQL(explain.as_string(conn).replace("d.amount >=", "t.amount >="))
+            label = f"{name}, by t.amount (before 009)"
+            plans[label] = [row[0] for row in conn.execute(before, params)]
+            print(f"  plan of {label}: {plans[label][0]} / {plans[label][-1]}", flush=True)
     return plans
 
 
@@ -216,6 +226,9 @@ def targets(conn: psycopg.Connection) -> dict[str, list[str]]:
         "decision page": [f"/decisions/{i}" for i in ids],
         "case queue /cases": ["/cases"],
         "case queue BLOCK, amount": ["/cases?action=BLOCK&min_amount=1000"],
+        # the worst case of the amount filter: no REVIEW reaches it, so the walk reads them all
+        "case queue, amount none reach": [f"/cases?min_amount={NO_AMOUNT}"],
+        "API cases, amount none reach": [f"/api/v1/cases?min_amount={NO_AMOUNT}"],
         "pipeline /pipeline": ["/pipeline"],
         "messages browser": ["/pipeline/messages?topic=transactions"],
         "rules /rules": ["/rules"],

@@ -101,7 +101,13 @@ def seed_decision(
             conn,
             [
                 decisions.NewVersion(
-                    tx.transaction_id, tx.account_id, verdict, "alert", None, 1_700_000_000_000
+                    tx.transaction_id,
+                    tx.account_id,
+                    verdict,
+                    "alert",
+                    None,
+                    1_700_000_000_000,
+                    tx.amount,
                 )
             ],
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 
 import httpx
 import psycopg
@@ -12,6 +13,7 @@ import pytest
 
 from streamguard.domain.models import Action
 from streamguard.store.db import connect, connect_console
+from streamguard.store.migrate import migrations_dir
 from tests.consoledata import add_user, seed_decision
 from tests.stackfixture import StackHandle
 
@@ -141,6 +143,44 @@ def test_claim_then_resolve_with_a_block_listing_in_one_action(
     assert versions == (1,)  # the resolution never wrote a decision version
     again = api.post(f"/api/v1/cases/{seeded.transaction_id}/resolve", json=body)
     assert again.status_code == 409 and "already resolved" in again.json()["detail"]
+
+
+def test_the_queue_api_filters_on_the_decisions_amount_and_009_backfills_it(
+    console_stack: StackHandle, api: httpx.Client
+) -> None:
+    # amounts no other test uses, so the least-amount queue holds only this one
+    seeded = seed_decision(console_stack.settings, amount="876543.21")
+    path = "/api/v1/cases?limit=200&min_amount="
+    assert [c["transaction_id"] for c in api.get(path + "876543.21").json()["items"]] == [
+        seeded.transaction_id
+    ]
+    assert api.get(path + "876543.22").json()["items"] == []
+    migration = (migrations_dir() / "009_decision_amount.sql").read_text(encoding="utf-8")
+    with connect(console_stack.settings) as conn:
+        # a decision made from its alert alone (no transaction row), recorded before 009
+        early = f"tx-early-{uuid.uuid4().hex[:8]}"
+        conn.execute(
+            "INSERT INTO fraud_alerts (alert_id, rule_id, severity, score_weight,"
+            " transaction_id, account_id, amount, event_time)"
+            " VALUES (%s, 'HIGH_AMOUNT', 'HIGH', 40, %s, 'ACC-early', 765.43, now())",
+            (f"HIGH_AMOUNT:{early}", early),
+        )
+        conn.execute(
+            "INSERT INTO decisions (transaction_id, account_id, action, score, version)"
+            " VALUES (%s, 'ACC-early', 'REVIEW', 45, 1)",
+            (early,),
+        )
+        # the schema before 009, then 009 itself; rolled back, so the stack keeps its schema
+        conn.execute("ALTER TABLE decisions DROP COLUMN amount")
+        conn.execute(migration)
+        backfilled = dict(
+            conn.execute(
+                "SELECT transaction_id, amount FROM decisions WHERE transaction_id = ANY(%s)",
+                ([seeded.transaction_id, early],),
+            ).fetchall()
+        )
+        conn.rollback()
+    assert backfilled == {seeded.transaction_id: Decimal("876543.21"), early: Decimal("765.43")}
 
 
 def test_a_case_claimed_by_another_analyst_cannot_be_taken(

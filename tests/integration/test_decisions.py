@@ -10,13 +10,16 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 
 import psycopg
 import pytest
 from confluent_kafka import Producer
 
+from streamguard.domain.cases import CASE_ACTIONS
 from streamguard.domain.models import Transaction
 from streamguard.kafka import topics
+from streamguard.store import cases
 from tests.integration.ledgerproc import (
     decision_service,
     decisions_consumer,
@@ -161,6 +164,44 @@ def test_an_alert_before_its_transaction_and_no_silent_downgrade(
         (tx.transaction_id,),
     ).fetchone()
     assert waiting == (0,)
+
+
+def test_the_queue_filters_on_the_amount_the_service_decided_on(
+    conn: psycopg.Connection, prod: Producer
+) -> None:
+    run = run_id()
+    # amounts far above every other test's, so the least-amount queue holds only these
+    stored = make_tx(f"AMT-{run}", amount="987000.00")
+    send(prod, topics.TRANSACTIONS, [stored])
+    status(conn, stored.transaction_id, "APPROVED")
+    send(prod, topics.FRAUD_ALERTS, [make_alert(stored, "TEST_FORTY", 40)])
+    # decided from its alert alone: no transaction row, so only the decision knows the amount
+    early = make_tx(f"AMT-EARLY-{run}", amount="987654.32")
+    send(prod, topics.FRAUD_ALERTS, [make_alert(early, "TEST_FORTY", 40)])
+    history(conn, stored.transaction_id, 1)
+    history(conn, early.transaction_id, 1)
+    amounts = dict(
+        conn.execute(
+            "SELECT transaction_id, amount FROM decisions WHERE transaction_id = ANY(%s)",
+            ([stored.transaction_id, early.transaction_id],),
+        ).fetchall()
+    )
+    assert amounts == {
+        stored.transaction_id: Decimal("987000.00"),
+        early.transaction_id: Decimal("987654.32"),
+    }
+
+    def queued(least: str) -> set[str]:
+        found = set()
+        for action in CASE_ACTIONS:
+            filters = cases.QueueFilter(action=action, min_amount=Decimal(least))
+            found |= {row.transaction_id for row in cases.queue(conn, filters, limit=200).rows}
+        conn.rollback()
+        return found
+
+    assert queued("986000.00") >= {stored.transaction_id, early.transaction_id}
+    assert queued("987654.00") == {early.transaction_id}
+    assert queued("987654.33") == set()
 
 
 def test_the_database_refuses_a_downgrade(conn: psycopg.Connection, prod: Producer) -> None:

@@ -102,6 +102,7 @@ def decide(
                     trigger.kind,
                     trigger.append_at,
                     now_ms,
+                    item.amount,
                 )
             )
         if current is not None and item.transaction_id in stored:

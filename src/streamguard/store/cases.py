@@ -76,9 +76,13 @@ _STATUS_SQL = {
     "RESOLVED": "c.status = 'RESOLVED'",
 }
 
+#: The least amount is the decision's own (migration 009): the walk along the action's
+#: first_decided_at index checks it on the row it reads, instead of looking up each decision's
+#: transaction (most of the action's decisions when few cases reach the amount). The amount
+#: shown is the stored transaction's, else the one decided on from its alerts.
 _QUEUE = """
 SELECT d.transaction_id, d.account_id, d.action, d.score, d.rule_ids, d.first_decided_at,
-       t.amount, t.merchant_name, COALESCE(c.status, 'OPEN'), c.claimed_by,
+       COALESCE(t.amount, d.amount), t.merchant_name, COALESCE(c.status, 'OPEN'), c.claimed_by,
        r.resolution, r.resolved_by
 FROM decisions d
 LEFT JOIN cases c USING (transaction_id)
@@ -109,7 +113,7 @@ def queue(
     params: list[object] = [filters.action]
     for value, fragment in (
         (filters.rule_id, "d.rule_ids @> ARRAY[%s::text]"),
-        (filters.min_amount, "t.amount >= %s"),
+        (filters.min_amount, "d.amount >= %s"),
         (filters.opened_before, "d.first_decided_at < %s"),
     ):
         if value is not None:

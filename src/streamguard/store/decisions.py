@@ -56,6 +56,8 @@ class NewVersion:
     trigger: str  # 'transaction' or 'alert'
     trigger_append_at: datetime | None
     decided_ms: int
+    #: The amount decided on (the transaction's, or its first alert's before it is stored).
+    amount: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -188,18 +190,19 @@ _SAVE_VERSIONS = """
 WITH v AS (
     SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::jsonb[],
                          %s::text[], %s::text[], %s::int[], %s::text[], %s::timestamptz[],
-                         %s::bigint[])
+                         %s::bigint[], %s::numeric[])
         AS v(transaction_id, account_id, action, score, reasons, rule_ids, list_hits, version,
-             trigger, trigger_append_at, decided_ms)
+             trigger, trigger_append_at, decided_ms, amount)
 ), current AS (
     INSERT INTO decisions AS d (transaction_id, account_id, action, score, reasons, rule_ids,
-                                list_hits, version)
+                                list_hits, version, amount)
     SELECT transaction_id, account_id, action, score, reasons,
-           string_to_array(rule_ids, ' '), string_to_array(list_hits, ' '), version FROM v
+           string_to_array(rule_ids, ' '), string_to_array(list_hits, ' '), version, amount
+    FROM v
     ON CONFLICT (transaction_id) DO UPDATE SET action = EXCLUDED.action,
         score = EXCLUDED.score, reasons = EXCLUDED.reasons, rule_ids = EXCLUDED.rule_ids,
         list_hits = EXCLUDED.list_hits, version = EXCLUDED.version,
-        decided_at = clock_timestamp()
+        amount = COALESCE(EXCLUDED.amount, d.amount), decided_at = clock_timestamp()
 )
 INSERT INTO decision_history (transaction_id, account_id, action, score, reasons, rule_ids,
                               list_hits, version, trigger, trigger_append_at, decided_ms)
@@ -232,6 +235,7 @@ def save_versions(conn: psycopg.Connection, versions: Sequence[NewVersion]) -> l
                     v.trigger,
                     v.trigger_append_at,
                     v.decided_ms,
+                    v.amount,
                 )
                 for v in versions
             ),
