@@ -25,6 +25,6 @@ def console_stack() -> Iterator[StackHandle]:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackHandle]:
-    """The whole pipeline: PostgreSQL, Kafka, the Flink rules job, the ledger and the console."""
+    """The whole pipeline: PostgreSQL, Kafka, the Flink rules job, decide and the console."""
     with running_stack() as stack:
         yield stack

@@ -1,6 +1,6 @@
 """Ledger rows for the console's tests, written as the decision service would write them.
 
-The transaction and its alert go in with plain INSERTs (the ledger's COPY path needs its
+The transaction and its alert go in with plain INSERTs (the decision service's COPY path needs its
 per-connection stage tables); the decision goes through the service's own repository
 (`save_versions`, `apply_statuses`), so its history and the transaction's status are real.
 """

@@ -42,7 +42,7 @@ def stack_env(state_dir: Path, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def running_stack(
-    only: str = "postgres,kafka,rules,ledger,console", **extra: str
+    only: str = "postgres,kafka,rules,decide,console", **extra: str
 ) -> Iterator[StackHandle]:
     """Start the stack through the CLI, sized for tests, yield it, then stop it and wipe it."""
     with private_stack(

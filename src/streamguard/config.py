@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +18,29 @@ from streamguard.domain.event_time import (
 #: The original project's documented local password: fine for the private local cluster, refused
 #: for the service role on a server given by STREAMGUARD_DATABASE_URL (see the validator).
 LOCAL_DEFAULT_PASSWORD = "streamguard_2024"
+
+#: The decision service's settings had this prefix before the component took the one name
+#: `decide`. Such a variable is refused, not ignored: its value would silently stop applying.
+RENAMED_PREFIXES = {"STREAMGUARD_LEDGER_": "STREAMGUARD_DECIDE_"}  # rename: keep
+
+
+def renamed_variables(names: list[str]) -> list[str]:
+    """'OLD -> NEW' for each variable in `names` that carries a renamed prefix."""
+    found = []
+    for name in names:
+        for old, new in RENAMED_PREFIXES.items():
+            if name.upper().startswith(old):
+                found.append(f"{name} -> {new}{name[len(old) :].upper()}")
+    return sorted(found)
+
+
+def _env_file_names(path: Path) -> list[str]:
+    """The variable names a .env file sets."""
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    pairs = (line.strip().removeprefix("export ").partition("=") for line in lines)
+    return [name.strip() for name, eq, _ in pairs if eq and not name.startswith("#")]
 
 
 class Settings(BaseSettings):
@@ -62,7 +86,7 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 1.0
     # A heap checkpoint serializes every account's state: every 10 s it took about a fifth of
     # the job's catch-up rate on two cores. A restart replays at most this much input (seconds
-    # of work) and re-sends those alerts with the same ids, which the ledger deduplicates.
+    # of work) and re-sends those alerts with the same ids, which the decision service deduplicates.
     checkpoint_interval_s: int = 60
     local_time_zone: str = "America/Sao_Paulo"
     rule_params: dict[str, str] = Field(default_factory=dict)
@@ -70,7 +94,7 @@ class Settings(BaseSettings):
     # The stream generator that ./start.sh runs.
     generator_rate: int = 20
 
-    # The decision service (component "ledger"). It logs in as a least-privilege role; leave
+    # The decision service (`decide`). It logs in as a least-privilege role; leave
     # app_pg_password empty to reuse pg_password (local development only) and app_database_url
     # empty to derive it from the owner's URL.
     app_pg_user: str = "streamguard_app"
@@ -82,27 +106,27 @@ class Settings(BaseSettings):
     # The most messages in one batch (one database transaction). A backlog fills it; live
     # traffic does not wait for it. 20,000 drained a backlog faster than 5,000 or 10,000: the
     # merchant counters, the commit and the round trips are paid once per batch.
-    ledger_batch_size: int = 20_000
+    decide_batch_size: int = 20_000
     # How long a poll waits for more messages after the first. Each batch costs a dozen round
     # trips and a commit whatever its size, so at live rates this trades a few ms of latency
     # for far fewer, larger batches.
-    ledger_linger_ms: float = 20
+    decide_linger_ms: float = 20
     # The service's GIL switch interval: its writer threads need the GIL back after each of a
     # dozen PostgreSQL round trips per batch, and Python's default lets the parsing thread keep
     # it up to 5 ms each time. The gain is small: 1.04-1.09x on a backlog.
-    ledger_gil_switch_ms: float = 0.5
-    ledger_instance_id: str = "ledger-1"
+    decide_gil_switch_ms: float = 0.5
+    decide_instance_id: str = "decide-1"
     # How many decision service processes `streamguard up` runs in one consumer group; each has
-    # its own instance id (ledger-1, ledger-2, ...), PID file, log and status row.
+    # its own instance id (decide-1, decide-2, ...), PID file, log and status row.
     decision_instances: int = Field(default=1, ge=1)
-    # The stack's supervisor (rules, ledger, generator): a component that dies is restarted
+    # The stack's supervisor (rules, decide, generator): a component that dies is restarted
     # after first_delay_s, doubling up to 30 s, at most max_restarts times in a row (a run of a
     # minute resets the count).
     supervisor_max_restarts: int = 5
     supervisor_first_delay_s: float = 1.0
     # How long the service keeps retrying a retryable failure (PostgreSQL restarting, a lost
     # connection, a transient Kafka error) without committing a batch before it gives up.
-    ledger_retry_for_s: float = 120
+    decide_retry_for_s: float = 120
 
     # The console (web pages and the REST API). It binds to loopback unless told otherwise and
     # logs in as its own least-privilege role (reads the ledger, writes cases and lists).
@@ -129,6 +153,21 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @model_validator(mode="after")
+    def _no_renamed_variables(self) -> Settings:
+        env_file = self.model_config.get("env_file")
+        names = [
+            *os.environ,
+            *(_env_file_names(Path(env_file)) if isinstance(env_file, str) else []),
+        ]
+        renamed = renamed_variables(names)
+        if renamed:
+            raise ValueError(
+                "the decision service's settings are named STREAMGUARD_DECIDE_* now; rename "
+                + ", ".join(renamed)
+            )
+        return self
 
     @model_validator(mode="after")
     def _account_topics_copartitioned(self) -> Settings:
@@ -164,7 +203,7 @@ class Settings(BaseSettings):
 
     @property
     def event_time_bounds(self) -> EventTimeBounds:
-        """The event-time sanity bounds that the ledger and the rules job share."""
+        """The event-time sanity bounds that the decision service and the rules job share."""
         return EventTimeBounds(self.max_future_skew_s, self.max_event_age_s)
 
     @property

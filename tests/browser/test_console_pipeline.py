@@ -74,10 +74,10 @@ def test_the_pipeline_page_lists_the_topics_and_the_decision_services_lag(
         expect(page.locator(f"#topics tr[data-topic='{name}']")).to_have_count(1)
     expect(page.locator("#kafka-health")).to_have_text("up")
     expect(page.locator("#flink-health")).to_have_text("RUNNING")
-    ledger = page.locator("section[data-group='streamguard-ledger']")
-    expect(ledger).to_contain_text("PostgreSQL consumer_offsets")
-    expect(ledger.locator(".total-lag")).to_have_text(re.compile(r"^\d+$"))
-    expect(ledger.locator("tbody tr", has_text=topics.TRANSACTIONS)).to_have_count(
+    decide = page.locator("section[data-group='streamguard-decide']")
+    expect(decide).to_contain_text("PostgreSQL consumer_offsets")
+    expect(decide.locator(".total-lag")).to_have_text(re.compile(r"^\d+$"))
+    expect(decide.locator("tbody tr", has_text=topics.TRANSACTIONS)).to_have_count(
         stack.settings.transactions_partitions
     )
     # the rules job's position comes from the offsets Flink commits at each checkpoint: the

@@ -22,7 +22,7 @@ from streamguard.domain.models import Transaction
 from streamguard.kafka import topics
 from streamguard.kafka.client import producer_config
 from tests.factories import make_transaction, noon_before
-from tests.integration.ledgerproc import decisions_consumer
+from tests.integration.decideproc import decisions_consumer
 from tests.stackfixture import StackHandle
 
 # It starts a stack: integration too, so that `-m "not integration"` runs none.

@@ -89,9 +89,9 @@ def test_throughput_keeps_up_with_a_slow_rate(bench_report: tuple[dict, Path]) -
 def test_latencies_cover_every_transaction_and_are_ordered(bench_report: tuple[dict, Path]) -> None:
     step = bench_report[0]["steps"][0]
     stages = step["latency_ms"]["stages"]
-    for name in ("kafka_append", "ledger_store", "total_to_decision"):
+    for name in ("kafka_append", "decide_store", "total_to_decision"):
         assert stages[name]["count"] == step["transactions_in_window"], name
-    for name in ("kafka_append", "ledger_store", "total_to_decision", "rule_alert"):
+    for name in ("kafka_append", "decide_store", "total_to_decision", "rule_alert"):
         s = stages[name]
         assert 0 <= s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"] <= s["max_ms"] < 120_000, name
     # the total is at least the first stage, for the same transactions
@@ -111,7 +111,7 @@ def test_quality_and_resources_are_reported(bench_report: tuple[dict, Path]) -> 
     assert step["quality"]["per_rule"]["HIGH_AMOUNT"]["alerts"] > 0
     resources = step["resources"]
     # every component works at 300 tx/s: a probe that reads nothing would say 0
-    for component in ("kafka", "postgres", "rules", "ledger", "generator"):
+    for component in ("kafka", "postgres", "rules", "decide-1", "generator"):
         assert resources[component]["rss_max_mb"] > 10, component
         assert 0 < resources[component]["cpu_mean_pct"] < 200, component  # two cores at most
 

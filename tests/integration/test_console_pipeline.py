@@ -111,8 +111,8 @@ def test_the_pipeline_shows_topics_brokers_and_every_consumers_lag(
 
     def caught_up() -> dict[str, Any] | None:
         body = api.get("/api/v1/pipeline").json()
-        ledger = _group(body, "streamguard-ledger")
-        stored = {(r["topic"], r["partition"]): r for r in ledger["partitions"]}
+        decide = _group(body, "streamguard-decide")
+        stored = {(r["topic"], r["partition"]): r for r in decide["partitions"]}
         on_tx = [r for (t, _), r in stored.items() if t == topics.TRANSACTIONS]
         done = sum(r["position"] or 0 for r in on_tx) >= 31 and all(r["lag"] == 0 for r in on_tx)
         return body if done and body["dead_letter_reasons"] else None
@@ -126,9 +126,9 @@ def test_the_pipeline_shows_topics_brokers_and_every_consumers_lag(
     tx_topic = by_name[topics.TRANSACTIONS]
     assert [p[0] for p in tx_topic["partitions"]] == [0, 1, 2]
     assert tx_topic["messages"] >= 31 and tx_topic["retention"] not in ("", "—")
-    ledger = _group(body, "streamguard-ledger")
-    assert ledger["offsets_from"] == "PostgreSQL consumer_offsets"
-    assert {r["topic"] for r in ledger["partitions"]} == {
+    decide = _group(body, "streamguard-decide")
+    assert decide["offsets_from"] == "PostgreSQL consumer_offsets"
+    assert {r["topic"] for r in decide["partitions"]} == {
         topics.TRANSACTIONS,
         topics.FRAUD_ALERTS,
         topics.LABELS,
@@ -293,7 +293,7 @@ def test_metrics_count_transactions_alerts_decisions_lag_and_latency(
         line for line in after.splitlines() if line.startswith("streamguard_consumer_lag{")
     ]
     assert any(
-        'group="streamguard-ledger"' in line and 'topic="transactions"' in line
+        'group="streamguard-decide"' in line and 'topic="transactions"' in line
         for line in lag_lines
     )
     assert 'streamguard_component_up{component="kafka"} 1.0' in after
@@ -319,7 +319,7 @@ def test_with_kafka_then_flink_stopped_every_page_answers_and_says_what_is_down(
         assert "Kafka is down" in page.text, path
         assert took < 5, f"{path} took {took:.1f} s with Kafka down"
     body = api.get("/api/v1/pipeline").json()
-    assert body["topics"] == [] and _group(body, "streamguard-ledger")["partitions"]
+    assert body["topics"] == [] and _group(body, "streamguard-decide")["partitions"]
     assert api.get("/api/v1/pipeline/messages", params={"topic": "transactions"}).status_code == 503
 
     _stop_component(own_stack, "rules")

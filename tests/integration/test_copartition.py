@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 from streamguard.kafka import topics
 from streamguard.kafka.client import producer_config
 from streamguard.stack import runtime
-from tests.integration.ledgerproc import start_service
+from tests.integration.decideproc import start_service
 from tests.stackfixture import StackHandle, running_stack
 
 pytestmark = pytest.mark.integration

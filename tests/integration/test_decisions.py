@@ -20,7 +20,7 @@ from streamguard.domain.cases import CASE_ACTIONS
 from streamguard.domain.models import Transaction
 from streamguard.kafka import topics
 from streamguard.store import cases
-from tests.integration.ledgerproc import (
+from tests.integration.decideproc import (
     decision_service,
     decisions_consumer,
     make_alert,
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def service(infra: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
-    log = tmp_path_factory.mktemp("decisions") / "ledger.log"
+    log = tmp_path_factory.mktemp("decisions") / "decide.log"
     with decision_service(infra, log):
         yield infra
 

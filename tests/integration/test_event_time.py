@@ -1,6 +1,6 @@
 """Event time that no single message can break, and alerts that do not wait for more traffic.
 
-One whole stack (PostgreSQL, Kafka, the rules job, the ledger) serves the module, with the
+One whole stack (PostgreSQL, Kafka, the rules job, the decision service) serves the module, with the
 watermark delay at 3 s so that a transaction 2 s out of order is within it. Each test uses its
 own accounts. The clean-stack restart runs first, the poisoning last.
 """

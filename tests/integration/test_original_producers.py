@@ -38,7 +38,7 @@ PARTITIONS = 3  # the settings' default for transactions and fraud_alerts
 def pipeline() -> Iterator[StackHandle]:
     """PostgreSQL, Kafka, the rules job and two decision instances in one group."""
     with running_stack(
-        only="postgres,kafka,rules,ledger", STREAMGUARD_DECISION_INSTANCES="2"
+        only="postgres,kafka,rules,decide", STREAMGUARD_DECISION_INSTANCES="2"
     ) as stack:
         yield stack
 
@@ -277,7 +277,7 @@ def test_messages_without_the_required_core_are_dead_letters_with_a_reason(
         assert reasons[key].startswith(reason), reasons[key]
     on_topic = dead_letter_reasons(pipeline, set(bad))
     assert on_topic == reasons, "the dead-letter topic's reason header differs from the table's"
-    assert alerts == 0, "the rules alerted on a message the ledger refused"
+    assert alerts == 0, "the rules alerted on a message the decision service refused"
 
 
 def test_an_alert_before_its_transaction_on_another_partition_is_settled_when_it_arrives(

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from streamguard.kafka import topics
-from tests.integration.ledgerproc import (
+from tests.integration.decideproc import (
     decision_service,
     decisions_consumer,
     make_alert,
@@ -31,7 +31,7 @@ def test_a_repeated_alert_changes_nothing(infra: StackHandle, tmp_path: Path) ->
     tx = make_tx(account, merchant_id=merchant)
     alert = make_alert(tx, "TEST_FORTY", 40)
     with (
-        decision_service(infra, tmp_path / "ledger.log"),
+        decision_service(infra, tmp_path / "decide.log"),
         psycopg.connect(infra.settings.db_url) as conn,
     ):
         prod = producer(infra)

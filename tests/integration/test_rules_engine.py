@@ -239,7 +239,7 @@ def original_shape_cases() -> list[Case]:
     for n, render in enumerate(renders, 1):
         forms.tx(f"t{n}", NOON_MS + n * 3_600_000, "3100.00", shape=original(render))
         forms.expect("HIGH_AMOUNT", f"t{n}")
-    # Not a timestamp either half reads: no alert (the ledger dead-letters them).
+    # Not a timestamp either half reads: no alert (the decision service dead-letters them).
     bad = Case("orig-bad")
     for n, text in enumerate(["2025-02-30T12:00:00", "2025-06-02T12:00", "yesterday", ""], 1):
         bad.tx(f"t{n}", NOON_MS, "9000.00", shape=lambda ms, t=text: {"timestamp": t})
@@ -340,7 +340,7 @@ def test_alerts_carry_event_time_and_evidence(alerts: list[dict]) -> None:
     for alert in alerts:
         ts_ms, amount = sent[alert["transaction_id"]]
         stamp = stamps[alert["transaction_id"]]
-        # the rules' PARSE_EVENT_MS and the ledger's parse agree on every original timestamp
+        # the rules' PARSE_EVENT_MS and decide's parse agree on every original timestamp
         assert alert["ts_ms"] == (ts_ms if stamp is None else parse_event_ms(stamp)), stamp
         assert alert["ts_ms"] == ts_ms
         assert alert["amount"] == amount

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def test_status_lists_every_component_with_pid_and_port(stack: StackHandle) -> None:
     out = stack.cli("status").stdout
-    for name in ("postgres", "kafka", "rules", "ledger", "console"):
+    for name in ("postgres", "kafka", "rules", "decide-1", "console"):
         line = next(line for line in out.splitlines() if f" {name} " in line)
         assert "running" in line
     assert str(stack.settings.kafka_port) in out
@@ -80,10 +80,10 @@ def test_down_leaves_no_process_behind() -> None:
 
 def test_status_and_topics_print_json_for_scripts(stack: StackHandle) -> None:
     status = {row["component"]: row for row in json.loads(stack.cli("status", "--json").stdout)}
-    assert {"postgres", "kafka", "rules", "ledger"} <= status.keys()
-    assert all(status[name]["state"] == "running" for name in ("postgres", "kafka", "ledger"))
+    assert {"postgres", "kafka", "rules", "decide-1"} <= status.keys()
+    assert all(status[name]["state"] == "running" for name in ("postgres", "kafka", "decide-1"))
     assert status["kafka"]["port"] == stack.settings.kafka_port
-    assert pid_alive(status["ledger"]["pid"])
+    assert pid_alive(status["decide-1"]["pid"])
     listed = json.loads(stack.cli("kafka", "topics", "--json").stdout)
     partitions = {row["topic"]: row["partitions"] for row in listed}
     assert partitions["transactions"] == stack.settings.transactions_partitions
@@ -93,10 +93,10 @@ def test_status_and_topics_print_json_for_scripts(stack: StackHandle) -> None:
 def test_logs_shows_each_components_log_and_one_by_name(stack: StackHandle) -> None:
     every = stack.cli("logs", "-n", "3").stdout
     logs = stack.settings.state_path / "logs"
-    for name in ("kafka", "rules", "ledger", "console"):
+    for name in ("kafka", "rules", "decide-1", "console"):
         assert f"==> {logs / name}.log <==" in every
-    ledger = stack.cli("logs", "ledger", "-n", "1000").stdout
-    assert "consuming" in ledger and "==>" not in ledger  # one file: tail prints no header
+    decide = stack.cli("logs", "decide", "-n", "1000").stdout
+    assert "consuming" in decide and "==>" not in decide  # one file: tail prints no header
     missing = stack.cli("logs", "no-such-component", check=False)
     assert missing.returncode == 1 and "No logs in" in missing.stdout
 

@@ -34,14 +34,14 @@ from streamguard.kafka.client import producer_config
 from streamguard.stack.process import Paths
 from streamguard.stack.supervise import state_file
 from tests.factories import make_transaction, noon_before
-from tests.integration.ledgerproc import wait_for
+from tests.integration.decideproc import wait_for
 from tests.processes import processes_mentioning
 from tests.stackfixture import StackHandle, running_stack, settings_from, stack_env
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-SUPERVISED = ("rules", "ledger", "console", "generator")
+SUPERVISED = ("rules", "decide-1", "console", "generator")
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_start_twice_on_a_users_servers_then_stop(
     settings = settings_from(script_env)
     paths = Paths(settings.state_path)
     first = script("start.sh", script_env)
-    for name in ("rules", "ledger", "console", "generator"):
+    for name in ("rules", "decide-1", "console", "generator"):
         assert f"starting {name}" in first, first[-3000:]
     assert "starting PostgreSQL" not in first and "starting kafka" not in first
     status = {row["component"]: row for row in json.loads(cli_json(script_env))}

@@ -14,7 +14,7 @@ import pytest
 
 from streamguard.kafka import topics
 from streamguard.stack.process import Paths, pid_alive, read_pid, stop_pidfile
-from tests.integration.ledgerproc import make_alert, make_tx, producer, send, wait_for
+from tests.integration.decideproc import make_alert, make_tx, producer, send, wait_for
 from tests.stackfixture import StackHandle
 
 pytestmark = pytest.mark.integration
@@ -22,13 +22,13 @@ pytestmark = pytest.mark.integration
 
 def ledger_row(stack: StackHandle) -> dict:
     rows = json.loads(stack.cli("status", "--json").stdout)
-    return next(row for row in rows if row["component"] == "ledger")
+    return next(row for row in rows if row["component"] == "decide-1")
 
 
 def test_a_killed_decision_service_is_restarted_and_status_says_why(infra: StackHandle) -> None:
     paths = Paths(infra.settings.state_path)
-    infra.cli("up", "--only", "ledger")
-    supervisor = read_pid(paths.pidfile("ledger"))
+    infra.cli("up", "--only", "decide")
+    supervisor = read_pid(paths.pidfile("decide-1"))
     child = None
     try:
         first = ledger_row(infra)
@@ -48,10 +48,10 @@ def test_a_killed_decision_service_is_restarted_and_status_says_why(infra: Stack
         assert row["state"] == "running" and row["pid"] != child, row
         assert back_after_s < 5, f"restarted after {back_after_s:.1f} s"
         assert (row["restarts"], row["last_exit"]) == (1, "killed by SIGKILL")
-        assert read_pid(paths.pidfile("ledger")) == supervisor  # the same supervisor
+        assert read_pid(paths.pidfile("decide-1")) == supervisor  # the same supervisor
         child = row["pid"]
-        log = paths.log("ledger").read_text()
-        assert "supervisor: ledger killed by SIGKILL; restart 1 of 5" in log
+        log = paths.log("decide-1").read_text()
+        assert "supervisor: decide-1 killed by SIGKILL; restart 1 of 5" in log
 
         # the new process does the work: an alerted transaction gets its decision
         tx = make_tx(f"SV-{uuid.uuid4().hex[:8]}", "250.00")
@@ -66,7 +66,7 @@ def test_a_killed_decision_service_is_restarted_and_status_says_why(infra: Stack
             )
         assert rows == [("REVIEW",)]
     finally:
-        stop_pidfile(paths.pidfile("ledger"))
+        stop_pidfile(paths.pidfile("decide-1"))
     assert not pid_alive(supervisor)
     assert child is None or not pid_alive(child)
     assert ledger_row(infra)["state"] == "stopped"

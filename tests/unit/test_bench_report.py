@@ -56,7 +56,7 @@ def test_copy_line_escapes_and_nulls() -> None:
 
 
 def _samples() -> list[ProgressSample]:
-    # 1,000 tx/s produced; the ledger keeps up 200 behind; the rules job commits every 2 s and
+    # 1,000 tx/s produced; decide keeps up 200 behind; the rules job commits every 2 s and
     # falls further behind each time
     return [
         ProgressSample(
@@ -64,7 +64,7 @@ def _samples() -> list[ProgressSample]:
             produced=1000 * t,
             alerts_produced=10 * t,
             committed={
-                "streamguard-ledger": max(0, 1000 * t - 200),
+                "streamguard-decide": max(0, 1000 * t - 200),
                 "streamguard-rules": 500 * (t - t % 2),
             },
             resources={"kafka": (50.0 + t, 400.0)},
@@ -82,8 +82,8 @@ def test_value_at_interpolates_and_clamps() -> None:
 
 def test_lag_trends_tell_keeping_up_from_falling_behind() -> None:
     lags = report.lag_trends(_samples(), (101.0, 110.0), offered_per_s=1000)
-    assert lags["streamguard-ledger"]["sustained"]
-    assert lags["streamguard-ledger"]["end"] == 200
+    assert lags["streamguard-decide"]["sustained"]
+    assert lags["streamguard-decide"]["end"] == 200
     assert not lags["streamguard-rules"]["sustained"]
     assert lags["streamguard-rules"]["coarse"]
 
@@ -127,7 +127,7 @@ def test_step_throughput_and_quality() -> None:
     assert step["throughput"]["offered_per_s"] == 1000.0
     assert step["throughput"]["stored_per_s"] == 1000.0
     assert step["throughput"]["decisions_per_s"] == 1.0
-    assert step["throughput"]["sustained"]  # the ledger keeps up; the rules' lag is too coarse
+    assert step["throughput"]["sustained"]  # decide keeps up; the rules' lag is too coarse
     # over a window of several checkpoints, the rules job's growing lag counts
     assert not _step(judge_coarse=True)["throughput"]["sustained"]
     assert step["quality"]["per_scenario"]["high_amount"]["recall"] == 1.0
@@ -160,7 +160,7 @@ def test_limited_by_names_the_generator_and_growing_lags() -> None:
     found = report.limited_by(5000, 1000.0, lags)
     assert found[0].startswith("generator (1,000 of 5,000")
     assert any(item.startswith("streamguard-rules") for item in found)
-    assert not any(item.startswith("streamguard-ledger") for item in found)
+    assert not any(item.startswith("streamguard-decide") for item in found)
     assert report.limited_by(1000, 990.0, {}) == []
 
 

@@ -127,11 +127,28 @@ def test_decision_instances_have_one_name_each_and_stray_pid_files_count(tmp_pat
     from streamguard.stack.process import Paths
 
     settings = Settings(_env_file=None, state_dir=tmp_path, decision_instances=3)  # type: ignore[call-arg]
-    assert services.ledger_names(settings) == ["ledger", "ledger-2", "ledger-3"]
-    assert services.ledger_names(settings, 1) == ["ledger"]
+    assert services.decide_names(settings) == ["decide-1", "decide-2", "decide-3"]
+    assert services.decide_names(settings, 1) == ["decide-1"]
     paths = Paths(settings.state_path)
     paths.ensure()
-    paths.pidfile("ledger-12").write_text("1\n")  # started earlier with more instances
-    assert services._ledgers_present(settings) == ["ledger", "ledger-2", "ledger-3", "ledger-12"]
+    paths.pidfile("decide-12").write_text("1\n")  # started earlier with more instances
+    assert services._decide_present(settings) == ["decide-1", "decide-2", "decide-3", "decide-12"]
+    paths.pidfile("ledger").write_text("1\n")  # the old first instance; rename: keep
+    assert "ledger" in services._decide_present(settings)  # rename: keep
     with pytest.raises(ValueError):
         Settings(_env_file=None, decision_instances=0)  # type: ignore[call-arg]
+
+
+def test_a_setting_under_its_old_name_is_refused_naming_the_new_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("STREAMGUARD_LEDGER_BATCH_SIZE", "5000")  # old name; rename: keep
+    with pytest.raises(ValidationError, match="STREAMGUARD_DECIDE_BATCH_SIZE"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.delenv("STREAMGUARD_LEDGER_BATCH_SIZE")  # rename: keep
+    assert Settings(_env_file=None).decide_batch_size == 20_000  # type: ignore[call-arg]
+    monkeypatch.chdir(tmp_path)  # a .env file is read from the working folder
+    old = "STREAMGUARD_LEDGER_INSTANCE_ID=ledger-7"  # rename: keep
+    (tmp_path / ".env").write_text(f"# old\n{old}\n")
+    with pytest.raises(ValidationError, match="STREAMGUARD_DECIDE_INSTANCE_ID"):
+        Settings()

@@ -71,10 +71,10 @@ def test_restart_delays_double_up_to_thirty_seconds() -> None:
 def test_the_state_file_sits_next_to_the_pid_file(tmp_path: Path) -> None:
     paths = Paths(tmp_path)
     paths.ensure()
-    assert state_file(paths, "ledger").parent == paths.pidfile("ledger").parent
-    assert read_state(paths, "ledger") is None
-    state_file(paths, "ledger").write_text(
-        json.dumps({"name": "ledger", "supervisor_pid": 7, "restarts": 2, "last_exit": "exit 1"})
+    assert state_file(paths, "decide-1").parent == paths.pidfile("decide-1").parent
+    assert read_state(paths, "decide-1") is None
+    state_file(paths, "decide-1").write_text(
+        json.dumps({"name": "decide-1", "supervisor_pid": 7, "restarts": 2, "last_exit": "exit 1"})
     )
-    found = read_state(paths, "ledger")
+    found = read_state(paths, "decide-1")
     assert found is not None and (found.restarts, found.last_exit) == (2, "exit 1")

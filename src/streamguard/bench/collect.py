@@ -1,7 +1,7 @@
 """After the load: read the stage timestamps, alerts, decisions and labels back from PostgreSQL.
 
 Every stage stamps the same machine clock: the generator's event time, Kafka's LogAppendTime on
-`transactions` and `fraud_alerts`, the ledger's stored_at and the decision's commit time. The
+`transactions` and `fraud_alerts`, decide's stored_at and the decision's commit time. The
 figures are therefore differences of clocks that agree, not estimates.
 """
 
@@ -21,14 +21,14 @@ def ms(interval_sql: str) -> str:
 
 
 #: When a transaction's verdict was first committed: its decision when it had evidence (alerts,
-#: list hits), else the ledger's commit, which checked the lists and left it APPROVED.
+#: list hits), else the decision service's commit, which checked the lists and left it APPROVED.
 DECIDED_AT = "coalesce(d.first_decided_at, t.stored_at)"
 
 #: Stage latencies, each as (name, SQL expression in ms over t, a, d) and what it measures.
 STAGES: tuple[tuple[str, str, str], ...] = (
     ("kafka_append", ms("t.kafka_append_at - t.event_time"), "event time to Kafka append"),
     (
-        "ledger_store",
+        "decide_store",
         ms("t.stored_at - t.kafka_append_at"),
         "Kafka append to stored row (the verdict of a transaction without evidence)",
     ),

@@ -7,7 +7,7 @@ from typing import Any
 
 LATENCY_STAGES = (
     "kafka_append",
-    "ledger_store",
+    "decide_store",
     "rule_alert",
     "decision_commit",
     "total_to_decision",

@@ -1,6 +1,6 @@
 """What the benchmark watches while the load runs: offsets, lag, CPU and memory per component.
 
-Offsets come from Kafka (what was produced), from PostgreSQL's consumer_offsets (what the ledger
+Offsets come from Kafka (what was produced), from PostgreSQL's consumer_offsets (what `decide`
 and any other exactly-once consumer have committed) and from Kafka's committed offsets of the
 Flink rules job (updated at each checkpoint, so that lag is coarse).
 """

@@ -62,10 +62,10 @@ def run(plan: BenchPlan, progress: Progress) -> dict[str, Any]:
     raw: dict[str, Any] = {}
     steps = []
     for index, rate in enumerate(plan.rates):
-        progress.set_phase("starting a private stack (Kafka, PostgreSQL, Flink, ledger)")
+        progress.set_phase("starting a private stack (Kafka, PostgreSQL, Flink, decide)")
         # The pipeline only: the console would be one more process sharing the measured cores.
         with private_stack(
-            "postgres,kafka,rules,ledger", keep=plan.keep_state, extra=_stack_env(plan)
+            "postgres,kafka,rules,decide", keep=plan.keep_state, extra=_stack_env(plan)
         ) as stack:
             progress.say(f"stack up in {stack.settings.state_path}")
             load_blocklist(stack)
@@ -138,7 +138,7 @@ def run_step(
     """One load step: warm up, measure, tail, drain, collect.
 
     Each step has its own seed: the generator's transaction ids follow from it, and a repeated
-    id would be dropped by the ledger as a replay.
+    id would be dropped by the decision service as a replay.
     """
     label = f"{rate:,} tx/s" if rate else "flat out"
     offsets = probes.OffsetProbe(stack.settings)

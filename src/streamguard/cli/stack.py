@@ -33,7 +33,8 @@ def register(app: typer.Typer) -> None:
             help="decision service processes in one group (0: STREAMGUARD_DECISION_INSTANCES)",
         ),
     ) -> None:
-        """Start PostgreSQL, Kafka, the Flink rules job, the ledger and the console; skip what
+        """Start PostgreSQL, Kafka, the Flink rules job, the decision service and the console;
+        skip what
         runs already."""
         settings = get_settings()
         components = tuple(part.strip() for part in only.split(",") if part.strip())
@@ -117,7 +118,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show (and follow) the stack's logs."""
         paths = Paths(get_settings().state_path)
-        files = sorted(paths.logs.glob(f"{component or '*'}.log"))
+        # a component of several instances (decide) shows each one's log (decide-1, decide-2...)
+        files = sorted(paths.logs.glob(f"{component or '*'}.log")) or sorted(
+            paths.logs.glob(f"{component}-*.log") if component else []
+        )
         if not files:
             console.print(f"No logs in {paths.logs}.")
             raise typer.Exit(1)

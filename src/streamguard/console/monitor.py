@@ -33,7 +33,7 @@ from streamguard.domain.pipeline import (
 )
 from streamguard.kafka import topics as topic_names
 from streamguard.kafka.admin import (
-    LEDGER_GROUP,
+    DECIDE_GROUP,
     RULES_GROUP,
     Broker,
     KafkaAdmin,
@@ -51,7 +51,7 @@ HEALTH_INTERVAL_S = 5.0
 #: The messages/s of a topic are measured over about this span of samples.
 RATE_SPAN_S = 30.0
 #: What each consumer reads, so a partition it never read still shows.
-LEDGER_TOPICS = frozenset({topic_names.TRANSACTIONS, topic_names.FRAUD_ALERTS, topic_names.LABELS})
+DECIDE_TOPICS = frozenset({topic_names.TRANSACTIONS, topic_names.FRAUD_ALERTS, topic_names.LABELS})
 RULES_TOPICS = frozenset({topic_names.TRANSACTIONS})
 
 
@@ -282,22 +282,22 @@ class PipelineMonitor:
         states: dict[str, tuple[str, int]],
     ) -> list[GroupRow]:
         rows = []
-        state, members = states.get(LEDGER_GROUP, ("—", None))
-        ledger = lags(ends, stored.get(LEDGER_GROUP, {}), LEDGER_TOPICS)
+        state, members = states.get(DECIDE_GROUP, ("—", None))
+        decide = lags(ends, stored.get(DECIDE_GROUP, {}), DECIDE_TOPICS)
         rows.append(
             GroupRow(
-                LEDGER_GROUP,
+                DECIDE_GROUP,
                 "decision service",
                 "PostgreSQL consumer_offsets",
                 state,
                 members,
-                ledger,
-                total_lag(ledger),
+                decide,
+                total_lag(decide),
             )
         )
         rows.append(self._flink_row(ends, kafka_committed.get(RULES_GROUP, {}), states))
         for group_id, offsets in sorted(stored.items()):
-            if group_id != LEDGER_GROUP:
+            if group_id != DECIDE_GROUP:
                 found = lags(ends, offsets)
                 rows.append(
                     GroupRow(
@@ -311,7 +311,7 @@ class PipelineMonitor:
                     )
                 )
         for group_id, offsets in sorted(kafka_committed.items()):
-            if group_id in (LEDGER_GROUP, RULES_GROUP):
+            if group_id in (DECIDE_GROUP, RULES_GROUP):
                 continue
             state, members = states.get(group_id, ("—", None))
             found = lags(ends, offsets)

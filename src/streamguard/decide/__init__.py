@@ -1,1 +1,1 @@
-"""The decision service: ledger, lists, enrichment, APPROVE / REVIEW / BLOCK."""
+"""The decision service (`decide`): the ledger's writes, lists, enrichment, APPROVE/REVIEW/BLOCK."""

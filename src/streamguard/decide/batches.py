@@ -1,8 +1,8 @@
-"""The ledger's use case: store one batch exactly once (fence → rows → decisions → offsets).
+"""The decision service's use case: store a batch exactly once (fence → rows → decisions → offsets).
 
 No Kafka here. A batch is values (`parse.Batch`, made by `parse.split` from Kafka messages or
 from `Record`s), the caller hands in the connection, and the decision time comes from an
-injected clock, so a backtest can run the ledger's whole write path over recorded input on a
+injected clock, so a backtest can run the service's whole write path over recorded input on a
 database of its own: `claim` the partitions once, then `store_batch` each batch.
 """
 
@@ -22,8 +22,8 @@ from streamguard.domain.policy import Thresholds
 from streamguard.errors import FencedError
 from streamguard.store import decisions, ledger
 
-#: The consumer group of every ledger instance, and the key of its offsets and owners.
-GROUP_ID = "streamguard-ledger"
+#: The consumer group of every decision instance, and the key of its offsets and owners.
+GROUP_ID = "streamguard-decide"
 
 Partition = tuple[str, int]
 

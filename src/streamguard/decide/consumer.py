@@ -1,4 +1,4 @@
-"""The ledger's Kafka adapter: the group, assignment at the stored offsets, polls, dead letters.
+"""decide's Kafka adapter: the group, assignment at the stored offsets, polls, dead letters.
 
 Offsets are not committed to Kafka: on every assignment each partition is claimed in PostgreSQL
 and put at the offset stored with its last batch (the `Owner`, i.e. the service, does both).
@@ -34,7 +34,7 @@ INPUT_TOPICS = (topics.TRANSACTIONS, topics.FRAUD_ALERTS, topics.LABELS)
 
 
 class Owner(Protocol):
-    """What a rebalance asks of the rest of the ledger."""
+    """What a rebalance asks of the rest of the decision service."""
 
     def drain(self) -> None:
         """Commit the batches already queued (they still own their partitions)."""
@@ -49,8 +49,8 @@ class Owner(Protocol):
         """True while this instance holds the partition's claim."""
 
 
-class LedgerConsumer:
-    """One instance's membership of the ledger's consumer group, and its dead-letter producer."""
+class DecisionConsumer:
+    """One instance's membership of the decision consumer group, and its dead-letter producer."""
 
     def __init__(
         self,
@@ -62,16 +62,16 @@ class LedgerConsumer:
     ) -> None:
         self.owner = owner
         self.producer = producer
-        self.batch_size = settings.ledger_batch_size
+        self.batch_size = settings.decide_batch_size
         self.poll_timeout_s = poll_timeout_s
-        self.linger_s = settings.ledger_linger_ms / 1000
+        self.linger_s = settings.decide_linger_ms / 1000
         self.bounds = settings.event_time_bounds
         self._rebalances = 0
         self.consumer = Consumer(
             consumer_config(
                 settings,
                 GROUP_ID,
-                **{"group.instance.id": settings.ledger_instance_id, "session.timeout.ms": 10_000},
+                **{"group.instance.id": settings.decide_instance_id, "session.timeout.ms": 10_000},
             )
         )
 

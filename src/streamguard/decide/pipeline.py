@@ -1,4 +1,4 @@
-"""The ledger's threads: the caller polls, a copier COPYs, a writer decides and commits.
+"""The decision service's threads: the caller polls, a copier COPYs, a writer decides and commits.
 
 While the caller polls and validates batch N+2, the copier opens batch N+1's transaction on one
 connection and COPYs its transactions, and the writer decides and commits batch N on the other
@@ -46,7 +46,7 @@ class Pipeline:
         self.running = False
         self._stages = [
             threading.Thread(target=self._stage, args=(work,), name=name, daemon=True)
-            for work, name in ((self._copy, "ledger-copier"), (self._commit, "ledger-writer"))
+            for work, name in ((self._copy, "decide-copier"), (self._commit, "decide-writer"))
         ]
 
     def start(self) -> None:

@@ -1,4 +1,4 @@
-"""The ledger: one process of the decision stage, from Kafka to PostgreSQL, exactly once.
+"""The decision service (`decide`): one process, from Kafka to PostgreSQL, exactly once.
 
 It is put together from three parts, one a module:
 - `consumer.py`, the Kafka adapter: the group, assignment at the stored offsets, polls and
@@ -33,7 +33,7 @@ from confluent_kafka.admin import AdminClient
 
 from streamguard.config import Settings
 from streamguard.decide.batches import GROUP_ID, BatchStore, OpenBatch, Partition
-from streamguard.decide.consumer import INPUT_TOPICS, LedgerConsumer
+from streamguard.decide.consumer import INPUT_TOPICS, DecisionConsumer
 from streamguard.decide.lists import ListCache
 from streamguard.decide.parse import Batch
 from streamguard.decide.pipeline import Pipeline
@@ -59,17 +59,17 @@ from streamguard.store.db import connect_app
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GROUP_ID", "INPUT_TOPICS", "LedgerService", "run"]
+__all__ = ["GROUP_ID", "INPUT_TOPICS", "DecisionService", "run"]
 
 
-class LedgerService:
-    """One ledger instance: consumes transactions, alerts and labels, stores and decides them."""
+class DecisionService:
+    """One decision instance: consumes transactions, alerts and labels, stores and decides them."""
 
     def __init__(self, settings: Settings, *, poll_timeout_s: float = 0.1) -> None:
         self.settings = settings
         self.stopping = False
-        self.instance_id = settings.ledger_instance_id
-        self.retry_for_s = settings.ledger_retry_for_s
+        self.instance_id = settings.decide_instance_id
+        self.retry_for_s = settings.decide_retry_for_s
         self.backoff = Backoff()
         self._failing_since: float | None = None  # the first failure since the last commit
         self._failures = 0
@@ -81,7 +81,7 @@ class LedgerService:
             lists=ListCache(settings.list_refresh_s),
             thresholds=Thresholds(settings.decision_review_score, settings.decision_block_score),
         )
-        self.kafka = LedgerConsumer(settings, self, self.producer, poll_timeout_s=poll_timeout_s)
+        self.kafka = DecisionConsumer(settings, self, self.producer, poll_timeout_s=poll_timeout_s)
         self.pipeline: Pipeline | None = None
         self.stored = 0
         self.decided = 0
@@ -105,7 +105,7 @@ class LedgerService:
             stopping=lambda: self.stopping,
         )
 
-    # The Owner protocol of consumer.py: what a rebalance asks of the rest of the ledger.
+    # The Owner protocol of consumer.py: what a rebalance asks of the rest of the service.
 
     def drain(self) -> None:
         """Let the writer commit what is queued first; then the stored offsets are final."""
@@ -139,7 +139,7 @@ class LedgerService:
         self._install_signals()
         # The writers make a dozen round trips to PostgreSQL per batch, and after each one they
         # need the GIL back from the parsing thread, which by default keeps it up to 5 ms.
-        sys.setswitchinterval(self.settings.ledger_gil_switch_ms / 1000)
+        sys.setswitchinterval(self.settings.decide_gil_switch_ms / 1000)
         try:
             self._retry("resending unpublished decisions", self._resend)
             self.kafka.subscribe()
@@ -268,7 +268,7 @@ class LedgerService:
 
 
 def run(settings: Settings) -> None:
-    """Entry point of the ledger process."""
+    """Entry point of the decision service process."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     started = time.monotonic()
     # Refused before joining the group: on unequal counts an account's alerts could be decided
@@ -280,12 +280,12 @@ def run(settings: Settings) -> None:
         log.error("refusing to start: %s", exc)
         raise SystemExit(2) from exc
     try:
-        service = LedgerService(settings)
+        service = DecisionService(settings)
         log.info(
-            "ledger consuming %s as %s, instance %s",
+            "decide consuming %s as %s, instance %s",
             ", ".join(INPUT_TOPICS),
             GROUP_ID,
-            settings.ledger_instance_id,
+            settings.decide_instance_id,
         )
         service.run()
     except GaveUpError as exc:
@@ -298,7 +298,7 @@ def run(settings: Settings) -> None:
         log.error("stopping on a fatal error, not retried (an operator must fix it): %s", exc)
         raise SystemExit(2) from exc
     log.info(
-        "ledger stopped after %.0f s, %d new transactions, %d decision versions",
+        "decide stopped after %.0f s, %d new transactions, %d decision versions",
         time.monotonic() - started,
         service.stored,
         service.decided,

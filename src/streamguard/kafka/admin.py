@@ -15,7 +15,7 @@ from streamguard.config import Settings
 from streamguard.domain.pipeline import TopicPartition
 
 #: The decision service's and the rules job's groups.
-LEDGER_GROUP = "streamguard-ledger"
+DECIDE_GROUP = "streamguard-decide"
 RULES_GROUP = "streamguard-rules"
 
 

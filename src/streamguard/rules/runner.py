@@ -2,7 +2,7 @@
 
 On start it resumes from the newest retained checkpoint, so a restart (crash, redeploy, reboot)
 continues from the Kafka offsets and window contents of that checkpoint: no alert is lost, and
-the few that are produced again carry the same alert ids, which the ledger deduplicates.
+the few that are produced again carry the same alert ids, which the decision service deduplicates.
 
 While it runs it appends watermark heartbeats to every transactions partition
 (kafka/heartbeat.py), so windows close when traffic stops. They start with the process: a

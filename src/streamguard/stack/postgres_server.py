@@ -126,7 +126,7 @@ def start(settings: Settings) -> int:
         f"-p {settings.pg_port} -c listen_addresses=localhost "
         f"-c unix_socket_directories={data} -c shared_buffers=256MB "
         "-c max_connections=50 -c synchronous_commit=on "
-        # The ledger's bulk inserts fill the default 1 GB of WAL within minutes; after each
+        # decide's bulk inserts fill the default 1 GB of WAL within minutes; after each
         # checkpoint every index page touched is logged whole again, so checkpoints are spaced
         # out, and lz4 compresses those page images at a fraction of pglz's CPU
         # (wal_compression=on), which two shared cores are short of.

@@ -25,11 +25,11 @@ from streamguard.stack.process import (
 from streamguard.stack.supervise import read_state, spawn_supervised
 
 RULES = "rules"
-LEDGER = "ledger"
+DECIDE = "decide"
 CONSOLE = "console"
 GENERATOR = "generator"
 RULES_START_TIMEOUT_S = 120
-LEDGER_START_TIMEOUT_S = 60
+DECIDE_START_TIMEOUT_S = 60
 CONSOLE_START_TIMEOUT_S = 60
 
 
@@ -122,33 +122,43 @@ def start_rules(settings: Settings) -> int:
     return pid
 
 
-def ledger_names(settings: Settings, count: int | None = None) -> list[str]:
-    """The decision instances' component names: ledger, ledger-2, ..., ledger-N."""
+def decide_names(settings: Settings, count: int | None = None) -> list[str]:
+    """The decision instances' names (PID file, log, status row): decide-1, ..., decide-N."""
     count = count or settings.decision_instances
-    return [LEDGER] + [f"{LEDGER}-{i}" for i in range(2, count + 1)]
+    return [f"{DECIDE}-{i}" for i in range(1, count + 1)]
 
 
-def _ledgers_present(settings: Settings) -> list[str]:
+#: The decision instances' names before the component took the one name `decide`: a stack
+#: started by an older version still stops (`down`, or `up`, which stops unwanted instances).
+OLD_DECIDE_NAMES = ("ledger", "ledger-*")  # rename: keep
+
+
+def _decide_present(settings: Settings) -> list[str]:
     """The configured instances and any other whose PID file is there (started with more)."""
-    found = {path.stem for path in Paths(settings.state_path).run.glob(f"{LEDGER}*.pid")}
-    return sorted(set(ledger_names(settings)) | found, key=lambda n: (len(n), n))
+    run = Paths(settings.state_path).run
+    found = {path.stem for path in run.glob(f"{DECIDE}-*.pid")}
+    found |= {path.stem for old in OLD_DECIDE_NAMES for path in run.glob(f"{old}.pid")}
+    return sorted(set(decide_names(settings)) | found, key=lambda n: (len(n), n))
 
 
-def start_ledger(settings: Settings, name: str = LEDGER) -> int:
-    """One decision instance (`ledger`, `ledger-2`, ...): its own group.instance.id and log."""
+def start_decide(settings: Settings, name: str = f"{DECIDE}-1") -> int:
+    """One decision instance (`decide-1`, `decide-2`, ...): its own group.instance.id and log.
+
+    The first takes its id from the setting, so that each machine of a cluster can name its own.
+    """
     paths = Paths(settings.state_path)
     log = paths.log(name)
     offset = log.stat().st_size if log.exists() else 0
-    instance_id = settings.ledger_instance_id if name == LEDGER else name
+    instance_id = settings.decide_instance_id if name == f"{DECIDE}-1" else name
     pid = _supervised(
         settings,
         name,
         _python_module("streamguard.decide"),
-        env={"STREAMGUARD_LEDGER_INSTANCE_ID": instance_id},
+        env={"STREAMGUARD_DECIDE_INSTANCE_ID": instance_id},
     )
     wait_until(
         lambda: "consuming" in _written_since(log, offset),
-        timeout_s=LEDGER_START_TIMEOUT_S,
+        timeout_s=DECIDE_START_TIMEOUT_S,
         component=name,
         log=log,
         pid=pid,
@@ -204,7 +214,7 @@ def migrate(settings: Settings) -> list[str]:
         return applied
 
 
-COMPONENTS = (postgres_server.NAME, kafka_server.NAME, RULES, LEDGER, CONSOLE)
+COMPONENTS = (postgres_server.NAME, kafka_server.NAME, RULES, DECIDE, CONSOLE)
 
 
 def up(
@@ -217,7 +227,7 @@ def up(
 ) -> bool:
     """Start whatever is not running (of `only`); return False when everything already was.
 
-    `decision_instances` (default: the setting) ledger processes run in one group; instances
+    `decision_instances` (default: the setting) decision processes run in one group; instances
     beyond that number, started by an earlier `up`, are stopped.
     """
     unknown = set(only) - set(COMPONENTS)
@@ -246,8 +256,8 @@ def up(
         ),
         (RULES, RULES, True, lambda: start_rules(settings)),
         *[
-            (name, LEDGER, True, partial(start_ledger, settings, name))
-            for name in ledger_names(settings, decision_instances)
+            (name, DECIDE, True, partial(start_decide, settings, name))
+            for name in decide_names(settings, decision_instances)
         ],
         (CONSOLE, CONSOLE, True, lambda: start_console(settings)),
     ]
@@ -258,7 +268,7 @@ def up(
             say(f"starting {name}…")
             start()
             started_any = True
-    if LEDGER in only and _stop_extra_ledgers(settings, decision_instances, say):
+    if DECIDE in only and _stop_extra_decide(settings, decision_instances, say):
         started_any = True
     if generator_rate > 0 and _running(settings, GENERATOR) is None:
         say(f"starting generator at {generator_rate} tx/s…")
@@ -267,7 +277,7 @@ def up(
     return started_any
 
 
-def _stop_extra_ledgers(
+def _stop_extra_decide(
     settings: Settings, count: int | None, say: Callable[[str], None]
 ) -> list[tuple[str, int]]:
     """Stop the instances beyond `count` (a smaller `up --decision-instances`), last one first.
@@ -276,9 +286,9 @@ def _stop_extra_ledgers(
     instances that are up; each resumes them from the offsets stored in PostgreSQL.
     """
     paths = Paths(settings.state_path)
-    wanted = set(ledger_names(settings, count))
+    wanted = set(decide_names(settings, count))
     stopped = []
-    for name in reversed(_ledgers_present(settings)):
+    for name in reversed(_decide_present(settings)):
         if name in wanted:
             continue
         pid = stop_pidfile(paths.pidfile(name))
@@ -299,7 +309,7 @@ def down(settings: Settings, *, say: Callable[[str], None] = print) -> list[tupl
     """Stop every process the stack started, producers first; return (name, pid) stopped."""
     paths = Paths(settings.state_path)
     stopped = []
-    producers_first = (GENERATOR, CONSOLE, *reversed(_ledgers_present(settings)), RULES)
+    producers_first = (GENERATOR, CONSOLE, *reversed(_decide_present(settings)), RULES)
     for name in (*producers_first, kafka_server.NAME):
         pid = stop_pidfile(paths.pidfile(name))
         if pid is not None:
@@ -348,7 +358,7 @@ def status(settings: Settings) -> list[ComponentStatus]:
     rows.append(
         _supervised_status(settings, RULES, settings.flink_ui_port, f"job {job}" if job else "")
     )
-    for name in (*_ledgers_present(settings), GENERATOR):
+    for name in (*_decide_present(settings), GENERATOR):
         rows.append(_supervised_status(settings, name, None))
     console = _supervised_status(settings, CONSOLE, settings.console_port)
     if console.pid:

@@ -11,7 +11,7 @@ import org.apache.flink.table.functions.ScalarFunction;
  * PARSE_EVENT_MS(text): epoch milliseconds of an ISO-8601 timestamp, naive meaning UTC and an
  * explicit offset honoured; NULL for anything else. The original system's `timestamp` field. The
  * grammar and arithmetic are domain/original.py's parse_event_ms, line for line, so the rules
- * and the ledger give a message the same event time.
+ * and the decision service give a message the same event time.
  */
 public class ParseEventMs extends ScalarFunction {
 

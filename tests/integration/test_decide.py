@@ -1,4 +1,4 @@
-"""The ledger against real Kafka and PostgreSQL: bad input, least privilege, README queries."""
+"""The decision service on real Kafka and PostgreSQL: bad input, least privilege, README queries."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from psycopg import sql
 from streamguard.domain.redaction import luhn_valid
 from streamguard.kafka import topics
 from streamguard.stack.postgres_server import superuser_conninfo
-from tests.integration.ledgerproc import (
+from tests.integration.decideproc import (
     decision_service,
     make_alert,
     make_tx,
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 def running(
     infra: StackHandle, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[StackHandle, Path]]:
-    log = tmp_path_factory.mktemp("ledger") / "ledger.log"
+    log = tmp_path_factory.mktemp("decide-1") / "decide.log"
     with decision_service(infra, log) as process:
         yield infra, log
         assert process.poll() is None, "the service died during the tests"
@@ -155,7 +155,7 @@ def test_the_service_role_can_only_do_what_it_needs(running: tuple[StackHandle, 
     with psycopg.connect(superuser_conninfo(handle.settings), autocommit=True) as admin:
         sessions = admin.execute(
             "SELECT usename, count(*) FROM pg_stat_activity"
-            " WHERE application_name = 'streamguard-ledger' GROUP BY 1"
+            " WHERE application_name = 'streamguard-decide' GROUP BY 1"
         ).fetchall()
     assert [user for user, _ in sessions] == [handle.settings.app_pg_user], sessions
 

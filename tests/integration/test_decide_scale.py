@@ -20,7 +20,7 @@ import pytest
 from streamguard.kafka import topics
 from streamguard.stack.process import Paths, pid_alive, stop_pidfile
 from streamguard.store import ledger
-from tests.integration.ledgerproc import (
+from tests.integration.decideproc import (
     make_alert,
     make_tx,
     producer,
@@ -28,7 +28,7 @@ from tests.integration.ledgerproc import (
     wait_for_log,
     wait_past_everything_sent,
 )
-from tests.integration.test_ledger_recovery import check_exactly_once, wait_stored
+from tests.integration.test_decide_recovery import check_exactly_once, wait_stored
 from tests.stackfixture import StackHandle, running_stack
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ RATE = 1_500  # tx/s
 SECONDS = 16
 ACCOUNTS = 600
 MERCHANTS = 6
-GROUP = "streamguard-ledger"
+GROUP = "streamguard-decide"
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +60,15 @@ def test_a_claim_fences_the_previous_owner_and_waits_for_its_open_batch(
     url = six.settings.app_db_url  # the service's own role: the grants must allow all of it
     with psycopg.connect(url) as old, psycopg.connect(url) as new:
         with old.transaction():
-            mine = ledger.claim_partitions(old, group, "ledger-2", parts)
+            mine = ledger.claim_partitions(old, group, "decide-2", parts)
         assert set(mine.values()) == {1}
-        # ledger-2's batch is open and holds its partitions' rows ...
-        assert ledger.lost_partitions(old, group, "ledger-2", mine) == []  # opens a transaction
+        # decide-2's batch is open and holds its partitions' rows ...
+        assert ledger.lost_partitions(old, group, "decide-2", mine) == []  # opens a transaction
         claimed: dict = {}
 
         def claim() -> None:
             with new.transaction():
-                claimed.update(ledger.claim_partitions(new, group, "ledger-1", parts))
+                claimed.update(ledger.claim_partitions(new, group, "decide-1", parts))
 
         claimer = threading.Thread(target=claim)
         claimer.start()
@@ -77,11 +77,11 @@ def test_a_claim_fences_the_previous_owner_and_waits_for_its_open_batch(
         old.commit()  # ... so the claim waits for it, then takes over
         claimer.join(10)
         assert set(claimed.values()) == {2}
-        # a batch ledger-2 starts afterwards sees that it lost both partitions
+        # a batch decide-2 starts afterwards sees that it lost both partitions
         with old.transaction():
-            assert ledger.lost_partitions(old, group, "ledger-2", mine) == sorted(parts)
+            assert ledger.lost_partitions(old, group, "decide-2", mine) == sorted(parts)
         with new.transaction():
-            assert ledger.lost_partitions(new, group, "ledger-1", claimed) == []
+            assert ledger.lost_partitions(new, group, "decide-1", claimed) == []
 
 
 def test_two_instances_across_a_kill_store_everything_once(
@@ -131,10 +131,10 @@ def test_two_instances_across_a_kill_store_everything_once(
         finally:
             feed_done.set()
 
-    logs = [tmp_path / "ledger-1.log", tmp_path / "ledger-2.log"]
+    logs = [tmp_path / "decide-1.log", tmp_path / "decide-2.log"]
     with logs[0].open("ab") as out_a, logs[1].open("ab") as out_b:
-        a = start_service(six, out_a, STREAMGUARD_LEDGER_INSTANCE_ID="ledger-1")
-        b = start_service(six, out_b, STREAMGUARD_LEDGER_INSTANCE_ID="ledger-2")
+        a = start_service(six, out_a, STREAMGUARD_DECIDE_INSTANCE_ID="decide-1")
+        b = start_service(six, out_b, STREAMGUARD_DECIDE_INSTANCE_ID="decide-2")
         try:
             # 3 topics x 6 partitions, range-assigned: 9 each, the same numbers of every topic
             wait_for_log(logs[0], "assigned 9 partitions", a, timeout_s=90)
@@ -151,7 +151,7 @@ def test_two_instances_across_a_kill_store_everything_once(
             assert done == len(sent_txs), f"{done} of {len(sent_txs)} stored"
             with psycopg.connect(six.settings.db_url) as conn:
                 wait_past_everything_sent(six, conn)  # a replay's doubles are in
-            assert a.poll() is None, f"ledger-1 exited {a.returncode}"
+            assert a.poll() is None, f"decide-1 exited {a.returncode}"
             check_exactly_once(six.settings, sent_txs, sent_alerts, merchants)
             check_every_alert_decided(six, run, sent_alerts, alert_first)
             with psycopg.connect(six.settings.db_url) as conn:
@@ -159,7 +159,7 @@ def test_two_instances_across_a_kill_store_everything_once(
                     "SELECT DISTINCT owner FROM partition_owners WHERE group_id = %s",
                     (GROUP,),
                 ).fetchall()
-            assert owners == [("ledger-1",)]
+            assert owners == [("decide-1",)]
         finally:
             for process in (a, b):
                 if process.poll() is None:
@@ -201,12 +201,12 @@ def test_up_runs_two_instances_each_with_its_id_pid_file_log_and_status_row(
     six: StackHandle,
 ) -> None:
     paths = Paths(six.settings.state_path)
-    six.cli("up", "--only", "ledger", "--decision-instances", "2")
+    six.cli("up", "--only", "decide", "--decision-instances", "2")
     try:
         rows = {r["component"]: r for r in json.loads(six.cli("status", "--json").stdout)}
-        assert rows["ledger"]["state"] == rows["ledger-2"]["state"] == "running"
-        assert rows["ledger"]["pid"] != rows["ledger-2"]["pid"]
-        for name, instance in (("ledger", "ledger-1"), ("ledger-2", "ledger-2")):
+        assert rows["decide-1"]["state"] == rows["decide-2"]["state"] == "running"
+        assert rows["decide-1"]["pid"] != rows["decide-2"]["pid"]
+        for name, instance in (("decide-1", "decide-1"), ("decide-2", "decide-2")):
             assert paths.pidfile(name).exists()
             wait_for_log(paths.log(name), "assigned", _Alive(rows[name]["pid"]), timeout_s=60)
             assert f"instance {instance}" in paths.log(name).read_text()
@@ -220,12 +220,12 @@ def test_up_runs_two_instances_each_with_its_id_pid_file_log_and_status_row(
                     (GROUP,),
                 ).fetchall()
                 conn.rollback()
-                if owners == [("ledger-1", 9), ("ledger-2", 9)]:
+                if owners == [("decide-1", 9), ("decide-2", 9)]:
                     break
                 time.sleep(0.5)
-        assert owners == [("ledger-1", 9), ("ledger-2", 9)]
+        assert owners == [("decide-1", 9), ("decide-2", 9)]
     finally:
-        pids = [stop_pidfile(paths.pidfile(name)) for name in ("ledger-2", "ledger")]
+        pids = [stop_pidfile(paths.pidfile(name)) for name in ("decide-2", "decide-1")]
     assert all(pid is not None and not pid_alive(pid) for pid in pids)
 
 
@@ -261,29 +261,29 @@ def _wait_owners(handle: StackHandle, want: list[tuple[str, int]], timeout_s: fl
     raise AssertionError(f"partition owners {owners}, wanted {want}")
 
 
-def _ledger_rows(handle: StackHandle) -> dict[str, dict]:
+def _decide_rows(handle: StackHandle) -> dict[str, dict]:
     rows = json.loads(handle.cli("status", "--json").stdout)
-    return {r["component"]: r for r in rows if r["component"].startswith("ledger")}
+    return {r["component"]: r for r in rows if r["component"].startswith("decide")}
 
 
 def test_up_with_fewer_instances_stops_the_extra_ones(six: StackHandle) -> None:
     paths = Paths(six.settings.state_path)
-    six.cli("up", "--only", "ledger", "--decision-instances", "3")
+    six.cli("up", "--only", "decide", "--decision-instances", "3")
     try:
-        before = _ledger_rows(six)
-        assert [before[n]["state"] for n in ("ledger", "ledger-2", "ledger-3")] == ["running"] * 3
-        extra = [paths.pidfile(n).read_text().strip() for n in ("ledger-2", "ledger-3")]
-        out = six.cli("up", "--only", "ledger", "--decision-instances", "1").stdout
-        assert "stopped ledger-3" in out and "stopped ledger-2" in out
-        after = _ledger_rows(six)
-        assert list(after) == ["ledger"]
-        assert after["ledger"]["state"] == "running"
-        assert after["ledger"]["pid"] == before["ledger"]["pid"]  # the one kept is untouched
+        before = _decide_rows(six)
+        assert [before[n]["state"] for n in ("decide-1", "decide-2", "decide-3")] == ["running"] * 3
+        extra = [paths.pidfile(n).read_text().strip() for n in ("decide-2", "decide-3")]
+        out = six.cli("up", "--only", "decide", "--decision-instances", "1").stdout
+        assert "stopped decide-3" in out and "stopped decide-2" in out
+        after = _decide_rows(six)
+        assert list(after) == ["decide-1"]
+        assert after["decide-1"]["state"] == "running"
+        assert after["decide-1"]["pid"] == before["decide-1"]["pid"]  # the one kept is untouched
         assert not any(pid_alive(int(pid)) for pid in extra)
-        assert not paths.pidfile("ledger-2").exists() and not paths.pidfile("ledger-3").exists()
-        _wait_owners(six, [("ledger-1", 3 * PARTITIONS)])
+        assert not paths.pidfile("decide-2").exists() and not paths.pidfile("decide-3").exists()
+        _wait_owners(six, [("decide-1", 3 * PARTITIONS)])
     finally:
-        pids = [stop_pidfile(paths.pidfile(n)) for n in ("ledger-3", "ledger-2", "ledger")]
+        pids = [stop_pidfile(paths.pidfile(n)) for n in ("decide-3", "decide-2", "decide-1")]
     assert all(pid is None or not pid_alive(pid) for pid in pids)
 
 
@@ -392,8 +392,8 @@ def test_scaling_one_to_three_and_back_during_a_run_changes_nothing(six: StackHa
     run = uuid.uuid4().hex[:8]
     count = SCALE_RATE * 40  # 40 s: a scale-down waits out the 10 s session timeout
     try:
-        six.cli("up", "--only", "ledger", "--decision-instances", "1")
-        _wait_owners(six, [("ledger-1", 3 * PARTITIONS)])
+        six.cli("up", "--only", "decide", "--decision-instances", "1")
+        _wait_owners(six, [("decide-1", 3 * PARTITIONS)])
         # the single-instance reference run
         ref_merchants = [f"S1-{run}-M{j}" for j in range(MERCHANTS)]
         ref_txs, _, _ = _feed(six, f"S1-{run}", SCALE_RATE * 4, ref_merchants)
@@ -410,13 +410,13 @@ def test_scaling_one_to_three_and_back_during_a_run_changes_nothing(six: StackHa
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
         time.sleep(3)
-        six.cli("up", "--only", "ledger", "--decision-instances", "3")
+        six.cli("up", "--only", "decide", "--decision-instances", "3")
         _wait_owners(
-            six, [("ledger-1", PARTITIONS), ("ledger-2", PARTITIONS), ("ledger-3", PARTITIONS)]
+            six, [("decide-1", PARTITIONS), ("decide-2", PARTITIONS), ("decide-3", PARTITIONS)]
         )
         time.sleep(2)
-        six.cli("up", "--only", "ledger", "--decision-instances", "1")
-        _wait_owners(six, [("ledger-1", 3 * PARTITIONS)])
+        six.cli("up", "--only", "decide", "--decision-instances", "1")
+        _wait_owners(six, [("decide-1", 3 * PARTITIONS)])
         assert feeder.is_alive(), "the feed ended before the scale-down had taken effect"
         feeder.join(120)
         txs, alerts, first = fed["txs"], fed["alerts"], fed["first"]
@@ -439,5 +439,5 @@ def test_scaling_one_to_three_and_back_during_a_run_changes_nothing(six: StackHa
         ]
         assert differ == [], f"{len(differ)} outcomes differ, first {differ[:5]}"
     finally:
-        for name in ("ledger-3", "ledger-2", "ledger"):
+        for name in ("decide-3", "decide-2", "decide-1"):
             stop_pidfile(paths.pidfile(name))

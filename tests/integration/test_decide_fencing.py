@@ -1,4 +1,4 @@
-"""The ledger's use case (decide/batches.py) on the real PostgreSQL, with no Kafka: a stale
+"""The decision use case (decide/batches.py) on the real PostgreSQL, with no Kafka: a stale
 instance cannot commit for a partition another instance took over, and the clock is injected.
 
 Why the other tests pass without the ownership check: a claim waits for the old owner's open
@@ -21,7 +21,7 @@ from streamguard.decide.parse import Batch, split
 from streamguard.domain.policy import Thresholds
 from streamguard.errors import FencedError
 from streamguard.kafka import topics
-from tests.integration.ledgerproc import make_alert, make_tx
+from tests.integration.decideproc import make_alert, make_tx
 from tests.stackfixture import StackHandle
 
 pytestmark = pytest.mark.integration
@@ -61,14 +61,14 @@ def test_a_stale_instance_is_refused_and_nothing_is_stored_twice(infra: StackHan
     txs = [make_tx(f"ZA-{i}", "50.00", merchant_id=merchant) for i in range(4)]
     url = infra.settings.app_db_url  # the service's own role
     with psycopg.connect(url) as old_conn, psycopg.connect(url) as new_conn:
-        old, new = _store(group, "ledger-2"), _store(group, "ledger-1")
+        old, new = _store(group, "decide-2"), _store(group, "decide-1")
         assert _claim(old, old_conn) == {}
         old.store_batch(old_conn, _batch(0, txs[:2], merchant))  # offsets 0-1, committed
-        # ledger-2 stalls; the group gives its partition to ledger-1, which resumes at 2 ...
+        # decide-2 stalls; the group gives its partition to decide-1, which resumes at 2 ...
         assert _claim(new, new_conn) == {PARTITION: 2}
         new.store_batch(new_conn, _batch(2, txs[2:], merchant))
-        # ... and ledger-2 wakes up with the batch it had polled before (offsets 2-3)
-        with pytest.raises(FencedError, match="ledger-2 no longer owns transactions\\[0\\]"):
+        # ... and decide-2 wakes up with the batch it had polled before (offsets 2-3)
+        with pytest.raises(FencedError, match="decide-2 no longer owns transactions\\[0\\]"):
             old.store_batch(old_conn, _batch(2, txs[2:], merchant))
         # even a batch of rows nobody stored yet is refused: the partition is not its own
         late = make_tx("ZA-late", "50.00", merchant_id=merchant)

@@ -21,7 +21,7 @@ import pytest
 from streamguard.domain.models import FraudLabel
 from streamguard.kafka import topics
 from streamguard.stack.postgres_server import superuser_conninfo
-from tests.integration.ledgerproc import (
+from tests.integration.decideproc import (
     decisions_consumer,
     make_alert,
     make_tx,
@@ -79,7 +79,7 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(infra: StackHandle, tmp_
     bad_sent = len(range(0, TRANSACTIONS, 2500))
 
     settings = infra.settings
-    log = tmp_path / "ledger.log"
+    log = tmp_path / "decide.log"
     with psycopg.connect(settings.db_url) as conn, log.open("ab") as out:
         first = start_service(infra, out)
         try:
@@ -143,7 +143,7 @@ def kill_mid_batch(
                 # (the service has two connections; one batch's COPY overlaps the last commit)
                 copying = admin.execute(
                     "SELECT 1 FROM pg_stat_activity"
-                    " WHERE application_name = 'streamguard-ledger' AND xact_start IS NOT NULL"
+                    " WHERE application_name = 'streamguard-decide' AND xact_start IS NOT NULL"
                     " AND state IN ('active', 'idle in transaction')"
                     " AND query LIKE 'COPY transactions%'"
                 ).fetchone()

@@ -15,7 +15,7 @@ import pytest
 
 from streamguard.kafka import topics
 from streamguard.stack import postgres_server
-from tests.integration.ledgerproc import (
+from tests.integration.decideproc import (
     make_alert,
     make_tx,
     producer,
@@ -24,7 +24,7 @@ from tests.integration.ledgerproc import (
     wait_for_log,
     wait_past_everything_sent,
 )
-from tests.integration.test_ledger_crash import check_decisions
+from tests.integration.test_decide_crash import check_decisions
 from tests.stackfixture import StackHandle
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ def test_postgres_restart_under_load_loses_and_doubles_nothing(
     run = uuid.uuid4().hex[:8]
     merchants = [f"RS-{run}-M{j}" for j in range(MERCHANTS)]
     settings = infra.settings
-    log = tmp_path / "ledger.log"
+    log = tmp_path / "decide.log"
     sent_txs: list = []
     sent_alerts: list = []
     feed_done = threading.Event()
@@ -168,11 +168,11 @@ def check_exactly_once(settings: object, txs: list, alerts: list, merchants: lis
 def test_a_wrong_password_ends_the_service_at_once_with_exit_2(
     infra: StackHandle, tmp_path: Path
 ) -> None:
-    log = tmp_path / "ledger.log"
+    log = tmp_path / "decide.log"
     with log.open("ab") as out:
         service = start_service(infra, out, STREAMGUARD_APP_PG_PASSWORD="not-the-password")
         try:
-            code = service.wait(60)  # retried, it would take STREAMGUARD_LEDGER_RETRY_FOR_S
+            code = service.wait(60)  # retried, it would take STREAMGUARD_DECIDE_RETRY_FOR_S
         finally:
             if service.poll() is None:
                 service.kill()

@@ -1,6 +1,6 @@
-"""Ledger and decision benchmarks (a script, not a test). Prints figures; run it alone:
+"""Decision service benchmarks (a script, not a test). Prints figures; run it alone:
 
-    flock /tmp/streamguard-bench.lock .venv/bin/python benchmarks/bench_ledger.py [--tx 300000]
+    flock /tmp/streamguard-bench.lock .venv/bin/python benchmarks/bench_decide.py [--tx 300000]
 
 1. validate: messages/s through split(), fast path vs pydantic alone (CPU time, no I/O).
 2. store: a backlog of transactions (1% with an alert) already in Kafka, drained by the decision
@@ -13,12 +13,12 @@
 It starts a private PostgreSQL + Kafka on free ports (the project's own `streamguard up`), unless
 --here is given, which uses the STREAMGUARD_* environment's stack.
 
---instances 1,2 compares the store step across ledger instance counts instead, side by side in
+--instances 1,2 compares the store step across decision instance counts instead, side by side in
 one run (6 partitions a topic, drains alternating 1 and 2 instances in one group, each started
 and settled before its backlog is produced), and skips the other steps:
 
     flock /tmp/streamguard-bench.lock flock /tmp/streamguard-itest.lock \
-        .venv/bin/python benchmarks/bench_ledger.py --instances 1,2 --tx 200000 --rounds 3
+        .venv/bin/python benchmarks/bench_decide.py --instances 1,2 --tx 200000 --rounds 3
 """
 
 from __future__ import annotations
@@ -192,8 +192,8 @@ def bench_parse(batch: list[tuple[str, bytes, bytes]]) -> tuple[float, float]:
 
 @contextlib.contextmanager
 def service_process(settings: Settings, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """The decision service as its own process, logging to bench-ledger.log; stopped after."""
-    with open(settings.state_path / "bench-ledger.log", "ab") as log:
+    """The decision service as its own process, logging to bench-decide.log; stopped after."""
+    with open(settings.state_path / "bench-decide.log", "ab") as log:
         service = subprocess.Popen(
             [sys.executable, "-m", "streamguard.decide"], env=env, stdout=log, stderr=log
         )
@@ -222,7 +222,7 @@ def bench_store(
         python = psutil.Process(service.pid)
         while not samples or samples[-1][1] < expected_tx:
             if service.poll() is not None:
-                raise RuntimeError("the service exited; see bench-ledger.log")
+                raise RuntimeError("the service exited; see bench-decide.log")
             (stored,) = conn.execute(
                 "SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats"
             ).fetchone() or (0,)
@@ -243,16 +243,16 @@ def bench_store(
 
 
 @contextlib.contextmanager
-def ledger_instances(
+def decide_instances(
     settings: Settings, env: dict[str, str], count: int
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """`count` ledger processes in one group (ledger-1, ledger-2, ...), settled: every partition
+    """`count` decision processes in one group (decide-1, decide-2, ...), settled: every partition
     claimed by one of them. Stopped after."""
-    ids = [f"ledger-{i}" for i in range(1, count + 1)]
+    ids = [f"decide-{i}" for i in range(1, count + 1)]
     with contextlib.ExitStack() as stack:
         processes = [
             stack.enter_context(
-                service_process(settings, {**env, "STREAMGUARD_LEDGER_INSTANCE_ID": instance})
+                service_process(settings, {**env, "STREAMGUARD_DECIDE_INSTANCE_ID": instance})
             )
             for instance in ids
         ]
@@ -262,7 +262,7 @@ def ledger_instances(
                 owners = {
                     owner
                     for (owner,) in conn.execute(
-                        "SELECT owner FROM partition_owners WHERE group_id = 'streamguard-ledger'"
+                        "SELECT owner FROM partition_owners WHERE group_id = 'streamguard-decide'"
                     )
                 }
                 if owners == set(ids):
@@ -280,14 +280,14 @@ def bench_store_instances(
     """Settle `count` instances, then produce the backlog and time its drain (stored tx/s)."""
     expected = already + sum(topic == topics.TRANSACTIONS for topic, _, _ in backlog)
     with (
-        ledger_instances(settings, env, count) as processes,
+        decide_instances(settings, env, count) as processes,
         psycopg.connect(settings.db_url, autocommit=True) as conn,
     ):
         produce(settings, backlog)
         samples: list[tuple[float, int]] = []
         while not samples or samples[-1][1] < expected:
             if any(p.poll() is not None for p in processes):
-                raise RuntimeError("an instance exited; see bench-ledger.log")
+                raise RuntimeError("an instance exited; see bench-decide.log")
             (stored,) = conn.execute(
                 "SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats"
             ).fetchone() or (0,)
@@ -325,7 +325,7 @@ def drain_variants(switch_ms: list[float], against: str | None) -> dict[str, dic
     the GIL switch intervals, or (with --against) another checkout's code and this one's."""
     if against is None:
         return {
-            f"switch {ms:>4} ms": {"STREAMGUARD_LEDGER_GIL_SWITCH_MS": str(ms)} for ms in switch_ms
+            f"switch {ms:>4} ms": {"STREAMGUARD_DECIDE_GIL_SWITCH_MS": str(ms)} for ms in switch_ms
         }
     src = str(Path(against).resolve() / "src")
     return {f"code in {against}": {"PYTHONPATH": src}, "this checkout": {}}
@@ -398,7 +398,7 @@ def backend_pids(settings: Settings) -> list[int]:
     """The PostgreSQL backends of the service's connections, however many it keeps."""
     with psycopg.connect(settings.db_url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'streamguard-ledger'"
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'streamguard-decide'"
         ).fetchall()
     return [pid for (pid,) in rows]
 
@@ -499,13 +499,13 @@ def main() -> None:
     parser.add_argument(
         "--instances",
         type=lambda text: [int(x) for x in text.split(",")],
-        help="compare the store step across ledger instance counts (e.g. 1,2) and stop there",
+        help="compare the store step across decision instance counts (e.g. 1,2) and stop there",
     )
     args = parser.parse_args()
     if args.instances:
         with stack(args.here, INSTANCE_PARTITIONS) as (settings, env):
             if args.batch_size:
-                env = {**env, "STREAMGUARD_LEDGER_BATCH_SIZE": str(args.batch_size)}
+                env = {**env, "STREAMGUARD_DECIDE_BATCH_SIZE": str(args.batch_size)}
             print(f"block list: {load_block_list(settings)} entries; transaction ids: {args.ids}")
             compare_instances(settings, env, args)
         return
@@ -517,8 +517,8 @@ def main() -> None:
     )
     with stack(args.here) as (settings, env):
         if args.batch_size:
-            env = {**env, "STREAMGUARD_LEDGER_BATCH_SIZE": str(args.batch_size)}
-        batch_size = int(env.get("STREAMGUARD_LEDGER_BATCH_SIZE", settings.ledger_batch_size))
+            env = {**env, "STREAMGUARD_DECIDE_BATCH_SIZE": str(args.batch_size)}
+        batch_size = int(env.get("STREAMGUARD_DECIDE_BATCH_SIZE", settings.decide_batch_size))
         listed = load_block_list(settings)
         print(
             f"service batch: {batch_size} (this checkout's setting); transaction ids: {args.ids};"
@@ -558,8 +558,8 @@ def main() -> None:
             f"raw COPY of ready lines into transactions (same run): {ceiling:,.0f} tx/s;"
             f" {last} reaches {medians[last] / ceiling:.0%} of it"
         )
-        for index, linger in enumerate(args.linger_ms or [settings.ledger_linger_ms]):
-            run_env = {**env, "STREAMGUARD_LEDGER_LINGER_MS": str(linger)}
+        for index, linger in enumerate(args.linger_ms or [settings.decide_linger_ms]):
+            run_env = {**env, "STREAMGUARD_DECIDE_LINGER_MS": str(linger)}
             seed = LATENCY_SEED + index
             figures = bench_latency(settings, run_env, args.rate, args.seconds, seed)
             print(

@@ -1,4 +1,4 @@
-"""The ledger's two connections against real Kafka and PostgreSQL: a batch's COPY runs while the
+"""decide's two connections on real Kafka and PostgreSQL: a batch's COPY runs while the
 batch before it is decided. A message repeated in the next batch neither doubles a row nor
 stalls the service (the repeated batch goes in by INSERT ... ON CONFLICT, after the one before
 it has committed), and losing PostgreSQL stops the service instead of hanging one of its
@@ -14,7 +14,7 @@ import pytest
 
 from streamguard.kafka import topics
 from streamguard.stack.postgres_server import superuser_conninfo
-from tests.integration.ledgerproc import (
+from tests.integration.decideproc import (
     decision_service,
     make_tx,
     producer,
@@ -47,7 +47,7 @@ def test_messages_repeated_across_batches_are_stored_once(
     with (
         psycopg.connect(infra.settings.db_url) as conn,
         decision_service(
-            infra, tmp_path / "ledger.log", STREAMGUARD_LEDGER_BATCH_SIZE=str(BATCH)
+            infra, tmp_path / "decide.log", STREAMGUARD_DECIDE_BATCH_SIZE=str(BATCH)
         ) as process,
     ):
         send(prod, topics.TRANSACTIONS, sequence[len(sequence) // 2 :])
@@ -75,7 +75,7 @@ def test_a_lost_connection_is_ridden_out_with_nothing_lost_or_doubled(
     account = f"PX-{run}"
     txs = [make_tx(account) for _ in range(400)]
     prod = producer(infra)
-    log = tmp_path / "ledger.log"
+    log = tmp_path / "decide.log"
     count = "SELECT count(*) FROM transactions WHERE account_id = %s"
     with psycopg.connect(infra.settings.db_url) as conn:
         with decision_service(infra, log) as process:
@@ -84,7 +84,7 @@ def test_a_lost_connection_is_ridden_out_with_nothing_lost_or_doubled(
             with psycopg.connect(superuser_conninfo(infra.settings), autocommit=True) as admin:
                 killed = admin.execute(
                     "SELECT count(*) FROM pg_stat_activity, pg_terminate_backend(pid)"
-                    " WHERE application_name = 'streamguard-ledger'"
+                    " WHERE application_name = 'streamguard-decide'"
                 ).fetchone()
             assert killed is not None and killed[0] >= 1
             send(prod, topics.TRANSACTIONS, txs[200:])
