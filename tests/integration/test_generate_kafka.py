@@ -15,6 +15,7 @@ from streamguard.generate.delivery import KafkaSink
 from streamguard.generate.engine import Engine, GeneratorConfig
 from streamguard.generate.modes import run_batch
 from streamguard.kafka import topics
+from streamguard.kafka.producer import KafkaDeliveryError
 from tests.stackfixture import StackHandle, free_port, running_stack
 
 pytestmark = pytest.mark.integration
@@ -132,7 +133,9 @@ def test_an_unreachable_broker_fails_loudly_never_silently(kafka: StackHandle) -
     messages: list[str] = []
     sink = KafkaSink(nowhere, delivery_timeout_s=3, say=messages.append)
     run_batch(Engine(GeneratorConfig(accounts=100), seed=1), sink, count=500)
-    report = sink.close(timeout_s=30)
+    with pytest.raises(KafkaDeliveryError):  # raised, not only counted
+        sink.close(timeout_s=30)
+    report = sink.report
     assert not report.ok
     assert report.failed[topics.TRANSACTIONS] == 500 and report.failed[topics.LABELS] == 500
     assert "failed 500" in report.summary()
@@ -161,4 +164,5 @@ def test_an_unreachable_broker_fails_loudly_never_silently(kafka: StackHandle) -
         check=False,
     )
     assert result.returncode == 1
+    assert "stopped: delivery failed" in result.stdout
     assert "failed 100" in " ".join(result.stdout.split())

@@ -1,11 +1,13 @@
 """Where generated messages go: Kafka (idempotent, acks=all), stdout, or nowhere (--dry-run).
 
-The Kafka sink never drops a message silently. A full local queue blocks the generator (it
-polls and retries) instead of discarding; librdkafka retries broker failures until
-`message.timeout.ms`; every message that still fails is counted from its delivery report and
-its error kept. Delivery reports are asked for failures only (`delivery.report.only.error`), so
-success costs no Python callback: after `flush()` everything neither failed nor still queued was
-acknowledged by the broker.
+The Kafka sink produces through the project's one producer wrapper (`kafka/producer.py`), so a
+message Kafka did not take is never counted and forgotten: librdkafka retries broker failures
+until `message.timeout.ms`, and a message that still fails is counted per topic here, then its
+error is raised by the next `send`, `poll` or `close` (`KafkaDeliveryError`), which ends the run
+with exit code 1. A full local queue blocks the generator in the wrapper (it polls and retries)
+instead of discarding. Delivery reports are asked for failures only
+(`delivery.report.only.error`), so success costs no Python callback: after `close()` everything
+that neither failed nor is still queued was acknowledged by the broker.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, Message
 
 from streamguard.config import Settings
 from streamguard.generate.wire import Rendered
 from streamguard.kafka import topics
 from streamguard.kafka.client import producer_config
+from streamguard.kafka.producer import Producer
 
 #: Producer settings for throughput (batch mode); stream mode keeps the project's defaults.
 BULK_OVERRIDES: dict[str, Any] = {
@@ -68,6 +71,8 @@ class DeliveryReport:
 class Sink(Protocol):
     """Takes rendered chunks; reports at the end."""
 
+    report: DeliveryReport
+
     def send(self, rendered: Rendered) -> None: ...
 
     def close(self, timeout_s: float = 120) -> DeliveryReport: ...
@@ -99,7 +104,11 @@ class KafkaSink:
         self.report = DeliveryReport()
         self._say = say
         self._last_warning = 0.0
-        self._producer = Producer(producer_config(settings, **overrides))
+        # A queue still full after the delivery timeout holds messages that are failing anyway:
+        # wait that long for room, so that their failures, not a BufferError, end the run.
+        config = producer_config(settings, **overrides)
+        wait_s = int(config["message.timeout.ms"]) / 1000 + 10
+        self._producer = Producer(config, buffer_wait_s=wait_s, buffer_poll_s=0.05)
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
@@ -116,53 +125,40 @@ class KafkaSink:
             self._say(f"kafka: {err.str()} (retrying; nothing is dropped)")
 
     def send(self, rendered: Rendered) -> None:
-        """Queue every message of the chunk, waiting when the local queue is full."""
+        """Queue every message of the chunk; raise a delivery failure seen since the last one."""
         produce = self._producer.produce
         tx_topic, label_topic = topics.TRANSACTIONS, topics.LABELS
-        for key, value, label in zip(rendered.keys, rendered.values, rendered.labels, strict=True):
-            try:
+        sent = 0
+        try:
+            for key, value, label in zip(
+                rendered.keys, rendered.values, rendered.labels, strict=True
+            ):
                 produce(tx_topic, value, key)
-            except BufferError:
-                self._produce_when_room(tx_topic, value, key)
-            try:
                 produce(label_topic, label, key)
-            except BufferError:
-                self._produce_when_room(label_topic, label, key)
-        self._producer.poll(0)
-        count = len(rendered)
-        self.report.produced[tx_topic] += count
-        self.report.produced[label_topic] += count
-
-    def _produce_when_room(self, topic: str, value: str, key: str) -> None:
-        while True:
-            self._producer.poll(0.05)
-            try:
-                self._producer.produce(topic, value, key)
-                return
-            except BufferError:
-                continue
-            except KafkaException as exc:
-                self.report.failed[topic] += 1
-                self.report.errors.append(f"{topic}: {exc}")
-                return
+                sent += 1
+            self._producer.poll(0)
+        finally:
+            self.report.produced[tx_topic] += sent
+            self.report.produced[label_topic] += sent
 
     def poll(self) -> None:
-        """Serve delivery reports (failures) without sending."""
+        """Serve delivery reports (failures) without sending; raise one that failed."""
         self._producer.poll(0)
 
     def close(self, timeout_s: float = 120) -> DeliveryReport:
-        """Wait for every acknowledgement (up to `timeout_s`), then report."""
-        if self._producer.flush(timeout_s):
-            # Out of time: purge the rest so that each one reports its failure and is counted.
-            self._say(
-                f"kafka: {len(self._producer):,} messages unconfirmed after {timeout_s:.0f} s"
-            )
-            self._producer.purge()
-            self._producer.flush(5)
-        self.report.undelivered = len(self._producer)
-        close = getattr(self._producer, "close", None)  # confluent-kafka >= 2.11
-        if close is not None and not self.report.undelivered:
-            close()
+        """Wait for every acknowledgement (up to `timeout_s`), then report; raise a failure."""
+        try:
+            if self._producer.flush(timeout_s):
+                # Out of time: purge the rest so that each one reports its failure and is counted.
+                self._say(
+                    f"kafka: {len(self._producer):,} messages unconfirmed after {timeout_s:.0f} s"
+                )
+                self._producer.purge()
+                self._producer.flush(5)
+        finally:
+            self.report.undelivered = len(self._producer)
+        if not self.report.undelivered:
+            self._producer.close()
         return self.report
 
 

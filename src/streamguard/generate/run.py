@@ -15,6 +15,7 @@ from streamguard.generate import modes
 from streamguard.generate.delivery import DeliveryReport, KafkaSink, NullSink, Sink, TextSink
 from streamguard.generate.engine import Engine, GeneratorConfig
 from streamguard.generate.scenarios import SCENARIOS
+from streamguard.kafka.producer import KafkaDeliveryError
 
 OUTPUTS = ("kafka", "stdout", "none")
 
@@ -51,10 +52,18 @@ def _console(options: RunOptions) -> Console:
 
 
 def _finish(
-    engine: Engine, sink: Sink, stats: modes.RunStats, console: Console, options: RunOptions
+    engine: Engine,
+    sink: Sink,
+    run: Callable[[], modes.RunStats],
+    console: Console,
+    options: RunOptions,
 ) -> int:
-    closing = time.perf_counter()
-    report: DeliveryReport = sink.close()
+    try:
+        stats = run()
+        closing = time.perf_counter()
+        report: DeliveryReport = sink.close()
+    except KafkaDeliveryError as exc:
+        return _delivery_failed(sink, exc, console)
     stats.elapsed_s += time.perf_counter() - closing  # acknowledged, not just queued
     by_scenario = ", ".join(
         f"{name} {int(count):,}"
@@ -79,6 +88,19 @@ def _finish(
     return 0 if report.ok else 1
 
 
+def _delivery_failed(sink: Sink, error: KafkaDeliveryError, console: Console) -> int:
+    """A message Kafka did not take ended the run: wait for the rest, say what, exit 1."""
+    try:
+        report = sink.close()
+    except KafkaDeliveryError:  # more of the same: the first one is what is said
+        report = sink.report
+    console.print(f"[red]stopped: {error}[/red]")
+    console.print(f"[red]{report.summary()}[/red]")
+    for line in report.errors:
+        console.print(f"  [red]{line}[/red]")
+    return 1
+
+
 def batch(
     options: RunOptions,
     *,
@@ -91,29 +113,32 @@ def batch(
     engine = Engine(options.config, seed=options.seed, mode="batch")
     sink = make_sink(options, bulk=True, say=console.print)
     start_ms = int(start.timestamp() * 1000) if start else None
-    with (
-        modes.Stopper() as stopper,
-        Progress(
-            TextColumn("batch"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=options.quiet,
-            transient=False,
-        ) as progress,
-    ):
-        task = progress.add_task("batch", total=count)
-        stats = modes.run_batch(
-            engine,
-            sink,
-            count=count,
-            start_ms=start_ms,
-            tx_per_account_day=tx_per_account_day,
-            on_chunk=lambda done: progress.update(task, completed=done),
-            stopper=stopper,
-        )
-    return _finish(engine, sink, stats, console, options)
+
+    def run() -> modes.RunStats:
+        with (
+            modes.Stopper() as stopper,
+            Progress(
+                TextColumn("batch"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                disable=options.quiet,
+                transient=False,
+            ) as progress,
+        ):
+            task = progress.add_task("batch", total=count)
+            return modes.run_batch(
+                engine,
+                sink,
+                count=count,
+                start_ms=start_ms,
+                tx_per_account_day=tx_per_account_day,
+                on_chunk=lambda done: progress.update(task, completed=done),
+                stopper=stopper,
+            )
+
+    return _finish(engine, sink, run, console, options)
 
 
 def paced(options: RunOptions, *, rate: float, follow_cycle: bool, duration_s: float | None) -> int:
@@ -132,18 +157,21 @@ def paced(options: RunOptions, *, rate: float, follow_cycle: bool, duration_s: f
     if not options.quiet:
         what = "daily mean" if follow_cycle else "steady"
         console.print(f"{mode}: {rate:,.0f} tx/s ({what}); Ctrl+C stops and flushes")
-    with modes.Stopper() as stopper:
-        stats = modes.run_paced(
-            engine,
-            sink,
-            rate=rate,
-            follow_cycle=follow_cycle,
-            duration_s=duration_s,
-            stopper=stopper,
-            say=None if options.quiet else console.print,
-            poll=getattr(sink, "poll", None),
-        )
-    return _finish(engine, sink, stats, console, options)
+
+    def run() -> modes.RunStats:
+        with modes.Stopper() as stopper:
+            return modes.run_paced(
+                engine,
+                sink,
+                rate=rate,
+                follow_cycle=follow_cycle,
+                duration_s=duration_s,
+                stopper=stopper,
+                say=None if options.quiet else console.print,
+                poll=getattr(sink, "poll", None),
+            )
+
+    return _finish(engine, sink, run, console, options)
 
 
 def attack(
@@ -160,16 +188,19 @@ def attack(
     engine = Engine(options.config, seed=options.seed, mode="attack")
     engine.scheduling = False
     sink = make_sink(options, bulk=False, say=console.print)
-    with modes.Stopper() as stopper:
-        stats = modes.run_attack(
-            engine,
-            sink,
-            scenario=scenario,
-            account=account,
-            episodes=episodes,
-            at_ms=int(at.timestamp() * 1000) if at else None,
-            wait=wait,
-            stopper=stopper,
-            say=console.print,
-        )
-    return _finish(engine, sink, stats, console, options)
+
+    def run() -> modes.RunStats:
+        with modes.Stopper() as stopper:
+            return modes.run_attack(
+                engine,
+                sink,
+                scenario=scenario,
+                account=account,
+                episodes=episodes,
+                at_ms=int(at.timestamp() * 1000) if at else None,
+                wait=wait,
+                stopper=stopper,
+                say=console.print,
+            )
+
+    return _finish(engine, sink, run, console, options)

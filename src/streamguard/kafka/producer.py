@@ -64,7 +64,12 @@ class DeliveryErrors:
 
 
 class Producer:
-    """A lazily created confluent-kafka producer that never loses a delivery error."""
+    """A lazily created confluent-kafka producer that never loses a delivery error.
+
+    A delivery callback in `config` ("on_delivery", for every message) is kept and called
+    first; the wrapper's own report then keeps the failure. With librdkafka's
+    `delivery.report.only.error`, a message that succeeds costs no Python call at all.
+    """
 
     def __init__(
         self,
@@ -74,9 +79,9 @@ class Producer:
         buffer_poll_s: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._config = dict(config)
-        self._inner: confluent_kafka.Producer | None = None
         self.errors = DeliveryErrors()
+        self._config = {**config, "on_delivery": self._reporter(config.get("on_delivery"))}
+        self._inner: confluent_kafka.Producer | None = None
         self.buffer_wait_s = buffer_wait_s
         self.buffer_poll_s = buffer_poll_s
         self._clock = clock
@@ -100,27 +105,44 @@ class Producer:
     ) -> None:
         """Queue one message; first raise any delivery failure seen since the last call."""
         self.errors.raise_first()
-        kwargs: dict[str, Any] = {"key": key, "on_delivery": self._reporter(on_delivery)}
+        client = self._inner or self.client
+        kwargs: dict[str, Any] = {}
+        if on_delivery is not None:  # replaces the global report for this message: wrap it
+            kwargs["on_delivery"] = self._reporter(on_delivery)
         if partition is not None:
             kwargs["partition"] = partition
         if headers is not None:
             kwargs["headers"] = headers
+        try:
+            client.produce(topic, value, key, **kwargs)
+        except BufferError:
+            if self.buffer_wait_s <= 0:
+                raise
+            self._produce_when_room(topic, value, key, kwargs)
+
+    def _produce_when_room(
+        self, topic: str, value: bytes | str | None, key: bytes | str | None, kwargs: dict
+    ) -> None:
+        """The one place a full local queue is waited out: serve reports, retry, then give up."""
         deadline = self._clock() + self.buffer_wait_s
         while True:
+            self.client.poll(self.buffer_poll_s)  # delivery reports free the queue
+            self.errors.raise_first()
             try:
-                self.client.produce(topic, value, **kwargs)
+                self.client.produce(topic, value, key, **kwargs)
                 return
             except BufferError:
                 if self._clock() >= deadline:
                     raise
-                self.client.poll(self.buffer_poll_s)  # delivery reports free the queue
-                self.errors.raise_first()
 
     def _reporter(self, on_delivery: OnDelivery | None) -> OnDelivery:
+        note = self.errors.note
+        if on_delivery is None:
+            return lambda error, _message: note(error)
+
         def report(error: KafkaError | None, message: Message) -> None:
-            if on_delivery is not None:
-                on_delivery(error, message)
-            self.errors.note(error)
+            on_delivery(error, message)
+            note(error)
 
         return report
 
@@ -135,6 +157,18 @@ class Producer:
         left = self.client.flush(timeout_s)
         self.errors.raise_first()
         return int(left)
+
+    def purge(self) -> None:
+        """Drop what is still queued; each dropped message reports a failure (_PURGE_QUEUE)."""
+        if self._inner is not None:
+            self._inner.purge()
+
+    def close(self) -> None:
+        """Release the client (confluent-kafka >= 2.11 has close; older ones free it on GC)."""
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+        self._inner = None
 
     def list_topics(self, topic: str | None = None, timeout_s: float = 5) -> Any:
         """The cluster's metadata (of one topic, if given)."""
