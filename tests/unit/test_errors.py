@@ -163,3 +163,92 @@ def test_retry_gives_up_when_the_budget_is_spent() -> None:
         retry(operation, what="x", budget_s=5, clock=clock, sleep=clock.sleep)
     assert sum(clock.slept) <= 5
     assert len(calls) == len(clock.slept) + 1
+
+
+#: The codes a broker outage or a bad setup produce, as a consumer or a delivery report hands
+#: them over: without librdkafka's own retriable/fatal flags, so this module's table decides.
+KAFKA_RETRYABLE = [
+    KafkaError._TRANSPORT,  # the broker closed the connection (restarting)
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._TIMED_OUT,
+    KafkaError._MSG_TIMED_OUT,  # a delivery that outlasted message.timeout.ms
+    KafkaError._RESOLVE,
+    KafkaError._WAIT_COORD,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.NETWORK_EXCEPTION,
+]
+KAFKA_FATAL = [
+    KafkaError._AUTHENTICATION,
+    KafkaError.SASL_AUTHENTICATION_FAILED,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError._INVALID_ARG,  # a bad client setting
+    KafkaError._SSL,
+]
+
+
+@pytest.mark.parametrize("code", KAFKA_RETRYABLE, ids=lambda c: KafkaError(c).name())
+def test_transient_kafka_codes_are_retryable(code: int) -> None:
+    assert classify(KafkaException(KafkaError(code))).kind is Kind.RETRYABLE
+
+
+@pytest.mark.parametrize("code", KAFKA_FATAL, ids=lambda c: KafkaError(c).name())
+def test_kafka_codes_only_an_operator_can_fix_are_fatal(code: int) -> None:
+    label = classify(KafkaException(KafkaError(code)))
+    assert label.kind is Kind.FATAL
+    assert label.reason.startswith(f"Kafka {KafkaError(code).name()}")  # the log says which
+
+
+class _Message:
+    def __init__(self, error: KafkaError | None = None) -> None:
+        self._error = error
+
+    def error(self) -> KafkaError | None:
+        return self._error
+
+
+class _NoClient:
+    def __init__(self, _config: object) -> None:
+        pass
+
+
+def _consumer(monkeypatch: pytest.MonkeyPatch, polls: list[list[_Message]]):  # type: ignore[no-untyped-def]
+    from streamguard.decide import consumer as module
+
+    monkeypatch.setattr(module, "Consumer", _NoClient)
+    monkeypatch.setattr(module, "split", lambda messages, _bounds: messages)
+    kafka = module.DecisionConsumer(Settings(_env_file=None), None, None)  # type: ignore[arg-type,call-arg]
+    monkeypatch.setattr(kafka, "poll", lambda: polls.pop(0))
+    return kafka
+
+
+def test_a_fatal_consumer_error_raises_and_ends_the_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    denied = KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)  # not flagged fatal by librdkafka
+    kafka = _consumer(monkeypatch, [[_Message(), _Message(denied)]])
+    with pytest.raises(KafkaException) as raised:
+        kafka.poll_batch()
+    assert classify(raised.value).kind is Kind.FATAL  # run() exits 2 with its reason
+
+
+def test_a_transient_consumer_error_is_logged_and_polling_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = _Message(KafkaError(KafkaError._TRANSPORT))
+    kafka = _consumer(
+        monkeypatch,
+        [[down], [down, _Message(KafkaError(KafkaError._ALL_BROKERS_DOWN))], [_Message()]],
+    )
+    with caplog.at_level("INFO"):
+        assert kafka.poll_batch() is None
+        assert kafka.poll_batch() is None
+        assert kafka.poll_batch() is not None  # the broker is back
+    text = caplog.text
+    assert "Kafka unavailable (retryable, 1 errors" in text and "_TRANSPORT" in text
+    assert "Kafka answering again after" in text and "(3 transient errors)" in text

@@ -3,12 +3,18 @@
 Offsets are not committed to Kafka: on every assignment each partition is claimed in PostgreSQL
 and put at the offset stored with its last batch (the `Owner`, i.e. the service, does both).
 Across a rebalance the messages of partitions this instance no longer holds are dropped.
+
+A consumer error is labelled by streamguard.errors: a fatal one (authentication, authorization,
+a bad setting) raises, which ends the service with exit code 2; a transient one (the broker
+restarting, a lost connection) is logged while librdkafka reconnects with its own backoff
+(`reconnect.backoff.ms` doubling to `reconnect.backoff.max.ms`), and the return is logged too.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from confluent_kafka import (
@@ -23,6 +29,7 @@ from confluent_kafka import (
 from streamguard.config import Settings
 from streamguard.decide.batches import GROUP_ID, Partition
 from streamguard.decide.parse import Batch, split
+from streamguard.errors import Kind, classify_kafka
 from streamguard.kafka import topics
 from streamguard.kafka.client import consumer_config
 from streamguard.kafka.producer import Producer
@@ -67,6 +74,7 @@ class DecisionConsumer:
         self.linger_s = settings.decide_linger_ms / 1000
         self.bounds = settings.event_time_bounds
         self._rebalances = 0
+        self.outage = Outage()
         self.consumer = Consumer(
             consumer_config(
                 settings,
@@ -135,10 +143,17 @@ class DecisionConsumer:
         usable = [m for m in messages if m.error() is None]
         for message in messages:
             error = message.error()
-            if error is not None and error.fatal():
+            if error is None or error.code() == KafkaError._PARTITION_EOF:
+                continue
+            label = classify_kafka(error)
+            if label.kind is Kind.FATAL:
                 raise KafkaException(error)
-            if error is not None and error.code() != KafkaError._PARTITION_EOF:
-                log.warning("consumer error: %s", error)
+            if label.kind is Kind.RETRYABLE:
+                self.outage.failed(label.reason)
+            else:
+                log.warning("consumer error: %s", label.reason)
+        if usable:
+            self.outage.answered()
         return split(usable, self.bounds) if usable else None
 
     def dead_letter(self, letters: list[DeadLetter]) -> None:
@@ -162,3 +177,40 @@ class DecisionConsumer:
     def close(self) -> None:
         """Leave the group."""
         self.consumer.close()
+
+
+class Outage:
+    """Transient consumer errors in a row: each logged (at most every 5 s), and the recovery."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.since: float | None = None
+        self.errors = 0
+        self._logged = 0.0
+
+    def failed(self, reason: str) -> None:
+        """A transient error: librdkafka retries; say so, without flooding the log."""
+        now = self._clock()
+        if self.since is None:
+            self.since = now
+        self.errors += 1
+        if self.errors == 1 or now - self._logged >= 5:
+            self._logged = now
+            log.warning(
+                "Kafka unavailable (retryable, %d errors in %.1f s): %s; "
+                "librdkafka reconnects with backoff, the service keeps polling",
+                self.errors,
+                now - self.since,
+                reason,
+            )
+
+    def answered(self) -> None:
+        """Messages came: an outage, if there was one, is over."""
+        if self.since is None:
+            return
+        log.info(
+            "Kafka answering again after %.1f s (%d transient errors): consuming again",
+            self._clock() - self.since,
+            self.errors,
+        )
+        self.since, self.errors = None, 0
