@@ -126,20 +126,11 @@ class KafkaSink:
 
     def send(self, rendered: Rendered) -> None:
         """Queue every message of the chunk; raise a delivery failure seen since the last one."""
-        produce = self._producer.produce
-        tx_topic, label_topic = topics.TRANSACTIONS, topics.LABELS
-        sent = 0
-        try:
-            for key, value, label in zip(
-                rendered.keys, rendered.values, rendered.labels, strict=True
-            ):
-                produce(tx_topic, value, key)
-                produce(label_topic, label, key)
-                sent += 1
-            self._producer.poll(0)
-        finally:
-            self.report.produced[tx_topic] += sent
-            self.report.produced[label_topic] += sent
+        self._producer.produce_all(topics.TRANSACTIONS, rendered.values, rendered.keys)
+        self.report.produced[topics.TRANSACTIONS] += len(rendered)
+        self._producer.produce_all(topics.LABELS, rendered.labels, rendered.keys)
+        self.report.produced[topics.LABELS] += len(rendered)
+        self._producer.poll(0)
 
     def poll(self) -> None:
         """Serve delivery reports (failures) without sending; raise one that failed."""
