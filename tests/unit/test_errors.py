@@ -252,3 +252,19 @@ def test_a_transient_consumer_error_is_logged_and_polling_goes_on(
     text = caplog.text
     assert "Kafka unavailable (retryable, 1 errors" in text and "_TRANSPORT" in text
     assert "Kafka answering again after" in text and "(3 transient errors)" in text
+
+
+def test_the_clients_own_errors_are_labelled_too(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A broker going away reaches the service through error_cb, not as a message.
+    kafka = _consumer(monkeypatch, [[], [_Message()], []])
+    with caplog.at_level("INFO"):
+        kafka.on_error(KafkaError(KafkaError._ALL_BROKERS_DOWN))
+        assert kafka.poll_batch() is None  # logged, not raised
+        assert kafka.poll_batch() is not None
+    assert "Kafka unavailable (retryable" in caplog.text and "answering again" in caplog.text
+    kafka.on_error(KafkaError(KafkaError.SASL_AUTHENTICATION_FAILED))
+    with pytest.raises(KafkaException) as raised:
+        kafka.poll_batch()
+    assert classify(raised.value).kind is Kind.FATAL

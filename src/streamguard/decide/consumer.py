@@ -75,13 +75,26 @@ class DecisionConsumer:
         self.bounds = settings.event_time_bounds
         self._rebalances = 0
         self.outage = Outage()
+        self._fatal: KafkaError | None = None
         self.consumer = Consumer(
             consumer_config(
                 settings,
                 GROUP_ID,
-                **{"group.instance.id": settings.decide_instance_id, "session.timeout.ms": 10_000},
+                **{
+                    "group.instance.id": settings.decide_instance_id,
+                    "session.timeout.ms": 10_000,
+                    "error_cb": self.on_error,
+                },
             )
         )
+
+    def on_error(self, error: KafkaError) -> None:
+        """The client's own errors (a broker gone, refused credentials), from inside a poll.
+
+        A fatal one is raised by the next `poll_batch` (a callback's exception would surface
+        from librdkafka's thread); a transient one is logged while librdkafka reconnects.
+        """
+        self._note(error)
 
     def subscribe(self) -> None:
         """Join the group; partitions arrive through the rebalance callbacks."""
@@ -139,22 +152,30 @@ class DecisionConsumer:
 
     def poll_batch(self) -> Batch | None:
         """One poll, validated; None when nothing usable came. A fatal consumer error raises."""
+        self._raise_fatal()
         messages = self.poll()
         usable = [m for m in messages if m.error() is None]
         for message in messages:
             error = message.error()
-            if error is None or error.code() == KafkaError._PARTITION_EOF:
-                continue
-            label = classify_kafka(error)
-            if label.kind is Kind.FATAL:
-                raise KafkaException(error)
-            if label.kind is Kind.RETRYABLE:
-                self.outage.failed(label.reason)
-            else:
-                log.warning("consumer error: %s", label.reason)
+            if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                self._note(error)
+        self._raise_fatal()
         if usable:
             self.outage.answered()
         return split(usable, self.bounds) if usable else None
+
+    def _note(self, error: KafkaError) -> None:
+        label = classify_kafka(error)
+        if label.kind is Kind.FATAL:
+            self._fatal = self._fatal or error
+        elif label.kind is Kind.RETRYABLE:
+            self.outage.failed(label.reason)
+        else:
+            log.warning("consumer error: %s", label.reason)
+
+    def _raise_fatal(self) -> None:
+        if self._fatal is not None:
+            raise KafkaException(self._fatal)
 
     def dead_letter(self, letters: list[DeadLetter]) -> None:
         """Send rejected messages to the dead-letter topic, the reason in the headers."""
