@@ -52,6 +52,7 @@ class History:
     by_amount: dict[str, str]
     listed_during: str  # a transaction whose account was blocked before it, in the period
     listed_after: str  # a transaction whose account was blocked after the period
+    listed_later: str  # one whose account was blocked in the period, 30 s after it
     start: datetime
     end: datetime
 
@@ -84,7 +85,7 @@ class History:
     @property
     def ours(self) -> set[str]:
         """Every transaction id of this history."""
-        return {*self.by_amount.values(), self.listed_during, self.listed_after}
+        return {*self.by_amount.values(), self.listed_during, self.listed_after, self.listed_later}
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +96,11 @@ def history(infra: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
     txs = {amount: make_tx(f"BT-{run}-{amount}", amount, ts_ms=noon_ms) for amount in AMOUNTS}
     during = make_tx(f"BT-{run}-during", "100.00", ts_ms=noon_ms)
     after = make_tx(f"BT-{run}-after", "100.00", ts_ms=noon_ms)
+    later = make_tx(f"BT-{run}-later", "100.00", ts_ms=noon_ms)
     log = tmp_path_factory.mktemp("backtest") / "decide.log"
     with decision_service(infra, log), psycopg.connect(infra.settings.db_url) as conn:
         prod = producer(infra)
-        for tx in (*txs.values(), during, after):
+        for tx in (*txs.values(), during, after, later):
             prod.produce(topics.TRANSACTIONS, key=tx.account_id, value=tx.to_wire())
         for amount, is_fraud in AMOUNTS.items():
             if is_fraud is not None:
@@ -110,7 +112,7 @@ def history(infra: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 )
                 prod.produce(topics.LABELS, key=label.account_id, value=label.model_dump_json())
         assert prod.flush(30) == 0
-        ids = [tx.transaction_id for tx in (*txs.values(), during, after)]
+        ids = [tx.transaction_id for tx in (*txs.values(), during, after, later)]
         stored = wait_for(
             conn,
             "SELECT (SELECT count(*) FROM transactions WHERE transaction_id = ANY(%s)),"
@@ -119,13 +121,18 @@ def history(infra: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
             lambda rows: rows[0] == (len(ids), 5),
         )
         assert stored[0] == (len(ids), 5)
-        # The audit trail as it stood: one account blocked a minute before its transaction
-        # (written as the trail records it), one blocked now, long after the period.
-        conn.execute(
-            "INSERT INTO list_changes (change, list_type, entity_type, entity_value, reason,"
-            " changed_at) VALUES ('ADD', 'BLOCK', 'ACCOUNT', %s, 'mule', %s)",
-            (during.account_id, noon - timedelta(minutes=1)),
-        )
+        # The audit trail as it stood: one account blocked a minute before its transaction and
+        # one 30 s after it, both in the period (written as the trail records them), and one
+        # blocked now, long after the period.
+        for tx, at in (
+            (during, noon - timedelta(minutes=1)),
+            (later, noon + timedelta(seconds=30)),
+        ):
+            conn.execute(
+                "INSERT INTO list_changes (change, list_type, entity_type, entity_value, reason,"
+                " changed_at) VALUES ('ADD', 'BLOCK', 'ACCOUNT', %s, 'mule', %s)",
+                (tx.account_id, at),
+            )
         lists.add(conn, "BLOCK", "ACCOUNT", after.account_id, "reported later")
         conn.commit()
     yield History(
@@ -133,6 +140,7 @@ def history(infra: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
         {amount: tx.transaction_id for amount, tx in txs.items()},
         during.transaction_id,
         after.transaction_id,
+        later.transaction_id,
         noon - timedelta(minutes=1),
         noon + timedelta(minutes=1),
     )
@@ -183,6 +191,7 @@ def test_lists_count_as_they_stood_at_each_transactions_time(
         cases = raised["catalogs"][name]["cases"]
         assert cases.get(history.listed_during) == "BLOCK"  # blocked a minute before it
         assert history.listed_after not in cases  # blocked after the period
+        assert history.listed_later not in cases  # blocked in the period, but after it
 
 
 def test_a_new_rule_file_shows_its_alerts_and_only_them_as_additions(

@@ -16,7 +16,13 @@ from typing import Any
 from streamguard.config import Settings
 from streamguard.domain.models import FraudAlert
 from streamguard.rules.catalog import Rule, check_overrides, load_rules, load_views
-from streamguard.rules.engine import Source, columns_read, create_environment, register_tables
+from streamguard.rules.engine import (
+    Source,
+    columns_read,
+    connector_jar,
+    create_environment,
+    register_tables,
+)
 from streamguard.rules.replay import ALERT_FIELDS
 
 
@@ -60,7 +66,7 @@ def _run(
 ) -> list[tuple[str, FraudAlert]]:
     """One bounded job over `source` holding every rule of `catalogs`, tagged by catalog."""
     view_settings = settings.model_copy(update={"rule_params": catalogs[0].overrides})
-    env = create_environment(view_settings)
+    env = create_environment(view_settings, jars=[connector_jar(settings)])
     env.get_config().set("pipeline.name", "streamguard-backtest")
     columns = sorted(
         {name for c in catalogs for name in columns_read(c.rules, c.overrides)},
