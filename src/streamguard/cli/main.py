@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from streamguard.cli import bench, console, generate, kafka, lists, rules, sql, stack
+from streamguard.cli import backtest, bench, console, generate, kafka, lists, rules, sql, stack
 
 app = typer.Typer(
     help="StreamGuard: real-time fraud detection for Brazilian transactions.",
@@ -19,6 +19,7 @@ app.add_typer(console.app, name="console")
 generate.register(app)
 bench.register(app)
 sql.register(app)
+backtest.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

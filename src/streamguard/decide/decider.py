@@ -77,7 +77,9 @@ def decide(
     stored = repo.load_transactions(conn, ids)
     alerts = repo.load_alerts(conn, ids)
     previous = repo.load_verdicts(conn, ids)
-    evidence = [_evidence(tx_id, stored.get(tx_id), alerts.get(tx_id, []), cache) for tx_id in ids]
+    evidence = [
+        evidence_of(tx_id, stored.get(tx_id), alerts.get(tx_id, []), cache) for tx_id in ids
+    ]
     known = [e for e in evidence if e is not None]
     histories = repo.load_histories(conn, [(e.transaction_id, e.account_id, at) for e, at in known])
     merchants = repo.load_merchants(
@@ -89,7 +91,7 @@ def decide(
     if now_ms is None:
         now_ms = int(time.time() * 1000)
     for item, _ in known:
-        item = _with_context(item, histories, merchants)
+        item = with_context(item, histories, merchants)
         verdict = revise(previous.get(item.transaction_id), assess(item), thresholds)
         current: Verdict | None = verdict or previous.get(item.transaction_id)
         if verdict is not None:
@@ -115,7 +117,7 @@ def decide(
     return rows
 
 
-def _evidence(
+def evidence_of(
     tx_id: str,
     stored: repo.StoredTransaction | None,
     alerts: Sequence[repo.StoredAlert],
@@ -138,11 +140,12 @@ def _evidence(
     return None
 
 
-def _with_context(
+def with_context(
     item: Evidence,
     histories: dict[str, AccountHistory],
     merchants: dict[str, MerchantRisk],
 ) -> Evidence:
+    """The evidence with the account's history and the merchant's counters, where known."""
     history = histories.get(item.transaction_id, item.history)
     merchant = merchants.get(item.tx.merchant_id) if item.tx and item.tx.merchant_id else None
     return replace(item, history=history, merchant=merchant)

@@ -38,6 +38,8 @@ class Rule:
     body: str
     path: Path
     params: dict[str, str] = field(default_factory=dict)
+    #: The file's line on which `body` begins (1-based), to point an error at the file.
+    body_line: int = 1
 
     def values(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
         """Each parameter's SQL literal: its default, or its override (keyed `RULE.param`)."""
@@ -163,7 +165,8 @@ def parse_rule(path: Path) -> Rule:
     params: dict[str, str] = {}
     body_lines: list[str] = []
     in_header = True
-    for line in path.read_text(encoding="utf-8").splitlines():
+    body_line = 0
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         match = _HEADER.match(line.strip()) if in_header else None
         if match:
             if match.group("key") == "param" and match.group("param"):
@@ -174,6 +177,7 @@ def parse_rule(path: Path) -> Rule:
         if in_header and line.strip().startswith("--"):
             continue
         in_header = False
+        body_line = body_line or (number if line.strip() else 0)
         body_lines.append(line)
     missing = {"id", "severity", "weight", "description"} - header.keys()
     if missing:
@@ -194,6 +198,7 @@ def parse_rule(path: Path) -> Rule:
         body=body,
         path=path,
         params=params,
+        body_line=body_line or 1,
     )
 
 

@@ -146,7 +146,8 @@ class Source:
         topic: str = topics.TRANSACTIONS,
         startup: str = "group-offsets",
     ) -> Source:
-        """A live topic; `startup` is group-offsets (resume), earliest-offset or latest-offset."""
+        """A live topic; `startup` is group-offsets (resume), earliest-offset, latest-offset or
+        timestamp (`kafka_between`)."""
         return Source(
             {
                 "connector": "kafka",
@@ -159,6 +160,24 @@ class Source:
                 "json.ignore-parse-errors": "true",
             }
         )
+
+    @staticmethod
+    def kafka_between(settings: Settings, start_ms: int, end_ms: int, group_id: str) -> Source:
+        """The live topic's records appended in [start_ms, end_ms): a bounded history.
+
+        Kafka finds each partition's first offset at or after a timestamp, so the job reads just
+        this span; its end moves the watermark to the end of time and the job finishes. Without
+        checkpoints the source commits no offset, so `group_id` moves nothing.
+        """
+        source = Source.kafka(settings, group_id, startup="timestamp")
+        source.connector_options.update(
+            {
+                "scan.startup.timestamp-millis": str(start_ms),
+                "scan.bounded.mode": "timestamp",
+                "scan.bounded.timestamp-millis": str(end_ms),
+            }
+        )
+        return source
 
     @staticmethod
     def file(path: Path) -> Source:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +41,25 @@ def _explain(env: object, rule: Rule, overrides: dict[str, str]) -> Verdict:
     except RuleError as exc:
         return Verdict(rule, str(exc))
     except Exception as exc:  # the planner's errors arrive as py4j-wrapped Java exceptions
-        return Verdict(rule, _first_lines(str(exc)))
+        return Verdict(rule, in_file(rule, _first_lines(str(exc))))
     return Verdict(rule)
+
+
+#: Lines of `Rule.insert_sql` before the rule's own body: the INSERT and the alert's columns.
+_PRELUDE_LINES = 4
+_AT_LINE = re.compile(r"\bline (\d+), column (\d+)")
+
+
+def in_file(rule: Rule, message: str) -> str:
+    """The planner's message with its statement line turned into the rule file's line."""
+    match = _AT_LINE.search(message)
+    if match is None:
+        return message
+    line = rule.body_line + int(match.group(1)) - _PRELUDE_LINES - 1
+    if line < rule.body_line:
+        return message
+    at = f"{rule.path.name}, line {line}, column {match.group(2)}"
+    return f"{at}: " + _AT_LINE.sub(f"line {line}, column {match.group(2)}", message, count=1)
 
 
 def _first_lines(message: str, count: int = 3) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import psycopg
@@ -121,7 +121,8 @@ def load_verdicts(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, Ver
 
 _HISTORY = f"""
 SELECT k.transaction_id, h.n, h.avg_amount, h.cities, h.devices, al.n, dc.reviews, dc.blocks
-FROM unnest(%s::text[], %s::text[], %s::timestamptz[]) AS k(transaction_id, account_id, at)
+FROM unnest(%(ids)s::text[], %(accounts)s::text[], %(times)s::timestamptz[])
+    AS k(transaction_id, account_id, at)
 CROSS JOIN LATERAL (
     SELECT COUNT(*) AS n, AVG(r.amount) AS avg_amount,
            COALESCE(ARRAY_AGG(DISTINCT r.city) FILTER (WHERE r.city IS NOT NULL), '{{}}')
@@ -137,6 +138,7 @@ CROSS JOIN LATERAL (
     SELECT COUNT(*) AS n FROM fraud_alerts a
     WHERE a.account_id = k.account_id AND a.transaction_id <> k.transaction_id
       AND a.event_time <= k.at AND a.event_time >= k.at - interval '{HISTORY_DAYS} days'
+      AND a.event_time < %(live_until)s
 ) al
 CROSS JOIN LATERAL (
     SELECT COUNT(*) FILTER (WHERE d.action = 'REVIEW') AS reviews,
@@ -144,18 +146,28 @@ CROSS JOIN LATERAL (
     FROM decisions d
     WHERE d.account_id = k.account_id AND d.transaction_id <> k.transaction_id
       AND d.first_decided_at >= k.at - interval '{HISTORY_DAYS} days'
+      AND d.first_decided_at < %(live_until)s
 ) dc
 """
 
 
 def load_histories(
-    conn: psycopg.Connection, keys: Sequence[tuple[str, str, datetime]]
+    conn: psycopg.Connection,
+    keys: Sequence[tuple[str, str, datetime]],
+    *,
+    live_until: datetime | None = None,
 ) -> dict[str, AccountHistory]:
-    """For each (transaction_id, account_id, event_time): the account's 30 days before it."""
+    """For each (transaction_id, account_id, event_time): the account's 30 days before it.
+
+    `live_until` leaves out the stored alerts and decisions from that moment on: a backtest
+    counts its own for its period instead."""
     if not keys:
         return {}
     ids, accounts, times = (list(column) for column in zip(*keys, strict=True))
-    rows = conn.execute(_HISTORY, (ids, accounts, times))
+    until = live_until or datetime.max.replace(tzinfo=timezone.utc)
+    rows = conn.execute(
+        _HISTORY, {"ids": ids, "accounts": accounts, "times": times, "live_until": until}
+    )
     return {
         r[0]: AccountHistory(
             tx_count=r[1],

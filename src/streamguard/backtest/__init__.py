@@ -1,0 +1,1 @@
+"""Backtests: what a rule catalog would have done to past traffic, beside the live one."""

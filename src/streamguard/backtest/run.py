@@ -1,0 +1,187 @@
+"""`streamguard backtest`: the live catalog and a candidate over the same history, compared.
+
+The history is the `transactions` topic, read between two append timestamps by one bounded
+Flink job for both catalogs (`backtest/alerts.py`). Each catalog then decides with the live
+decision code (`backtest/verdicts.py`) over a read-only connection, and the two are compared
+(`domain/backtest.py`). Nothing is written to a live table or topic: the results are values,
+printed and saved by the caller.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from streamguard.backtest.alerts import Catalog, catalog_alerts
+from streamguard.backtest.lists import ListTimeline
+from streamguard.backtest.verdicts import decide_all
+from streamguard.config import Settings
+from streamguard.domain import backtest as compare
+from streamguard.domain.models import FraudAlert, to_epoch_ms
+from streamguard.domain.policy import Thresholds
+from streamguard.rules.catalog import RuleError, load_rules
+from streamguard.rules.engine import Source
+from streamguard.store import backtest_reads as reads
+
+LIVE, CANDIDATE = "live", "candidate"
+
+
+class BacktestError(RuntimeError):
+    """The backtest cannot run as asked (nothing stored in the period, ...)."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """[start, end) in event time, timezone-aware."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("the period's bounds need a time zone")
+        if self.end <= self.start:
+            raise ValueError(f"--to ({self.end}) must be after --from ({self.start})")
+
+    def holds(self, alert: FraudAlert) -> bool:
+        """Whether the alerted transaction's event time is inside the period."""
+        return to_epoch_ms(self.start) <= alert.ts_ms < to_epoch_ms(self.end)
+
+
+def catalogs(
+    settings: Settings, rules_dir: Path | None, overrides: dict[str, str]
+) -> tuple[Catalog, Catalog]:
+    """The live catalog and the candidate (another folder and/or overrides), both checked."""
+    live = Catalog(LIVE, load_rules(), dict(settings.rule_params))
+    rules = load_rules(rules_dir) if rules_dir is not None else live.rules
+    candidate = Catalog(CANDIDATE, rules, {**settings.rule_params, **overrides})
+    live.check()
+    candidate.check()
+    if rules_dir is not None:
+        _compile(settings, candidate)
+    return live, candidate
+
+
+def _compile(settings: Settings, catalog: Catalog) -> None:
+    """Plan every rule of a candidate folder on the engine; the first error names its file."""
+    from streamguard.rules.validate import validate
+
+    planned = settings.model_copy(update={"rule_params": catalog.overrides})
+    failed = [verdict for verdict in validate(planned, catalog.rules) if verdict.error]
+    if failed:
+        raise RuleError("\n".join(_named(v.rule.path.name, str(v.error)) for v in failed))
+
+
+def _named(name: str, error: str) -> str:
+    return error if error.startswith(name) else f"{name}: {error}"
+
+
+def backtest(
+    settings: Settings,
+    period: Period,
+    live: Catalog,
+    candidate: Catalog,
+    *,
+    warmup: timedelta = timedelta(hours=1),
+) -> dict[str, Any]:
+    """Replay, decide and compare; the result as a JSON-ready dict."""
+    began = time.monotonic()
+    with psycopg.connect(settings.db_url) as conn:
+        span = reads.append_span(conn, period.start - warmup, period.end)
+    if span is None:
+        raise BacktestError(
+            f"no stored transaction has an event time from {period.start} to {period.end}"
+        )
+    # The topic is read by append time: from the first appended transaction of the warm-up to
+    # the last of the period (the ledger keeps each one's append time), 1 ms past it included.
+    group = f"streamguard-backtest-{uuid.uuid4().hex[:8]}"
+    start_ms, end_ms = to_epoch_ms(span[0]), to_epoch_ms(span[1]) + 1
+    found = catalog_alerts(
+        settings,
+        lambda: Source.kafka_between(settings, start_ms, end_ms, group),
+        [live, candidate],
+    )
+    replayed_s = time.monotonic() - began
+    alerts = {name: [a for a in found[name] if period.holds(a)] for name in found}
+    thresholds = Thresholds(settings.decision_review_score, settings.decision_block_score)
+    with psycopg.connect(settings.db_url) as conn:
+        conn.read_only = True
+        changes = reads.list_changes_until(conn, period.end)
+        timeline = ListTimeline(changes)
+        listed = reads.transactions_naming(
+            conn,
+            period.start,
+            period.end,
+            accounts=timeline.ever_listed("ACCOUNT"),
+            merchants=timeline.ever_listed("MERCHANT"),
+            devices=timeline.ever_listed("DEVICE"),
+        )
+        runs = {
+            name: compare.CatalogRun(
+                alerts=_rules_by_tx(alerts[name]),
+                actions=decide_all(
+                    conn,
+                    alerts[name],
+                    listed,
+                    start=period.start,
+                    timeline=ListTimeline(changes),
+                    thresholds=thresholds,
+                ),
+            )
+            for name in (LIVE, CANDIDATE)
+        }
+        total = reads.count_transactions(conn, period.start, period.end)
+        flagged = {tx for run in runs.values() for tx in (*run.alerts, *run.actions)}
+        truth = compare.truth_from(
+            reads.labels_of(conn, flagged), reads.resolutions_of(conn, flagged)
+        )
+        truth.update(dict.fromkeys(reads.fraud_in(conn, period.start, period.end), True))
+        times = reads.event_times(conn, flagged)
+    zone = ZoneInfo(settings.local_time_zone)
+    days = {tx: at.astimezone(zone).date() for tx, at in times.items()}
+    order = sorted(times, key=lambda tx: (times[tx], tx))
+    changed = compare.changes(runs[LIVE], runs[CANDIDATE], order)
+    return {
+        "period": {"from": period.start.isoformat(), "to": period.end.isoformat()},
+        "transactions": total,
+        "known_fraud": sum(truth.values()),
+        "catalogs": {name: _summary(run, total, truth, days) for name, run in runs.items()},
+        "changes": [
+            {**vars(change), "event_time": times[change.transaction_id].isoformat()}
+            for change in changed
+            if change.transaction_id in times
+        ],
+        "seconds": {"replay": round(replayed_s, 2), "total": round(time.monotonic() - began, 2)},
+        "replay_tx_per_s": round(total / replayed_s) if replayed_s else None,
+    }
+
+
+def _rules_by_tx(alerts: list[FraudAlert]) -> dict[str, frozenset[str]]:
+    found: dict[str, set[str]] = {}
+    for alert in alerts:
+        found.setdefault(alert.transaction_id, set()).add(alert.rule_id)
+    return {tx: frozenset(rules) for tx, rules in found.items()}
+
+
+def _summary(
+    run: compare.CatalogRun, total: int, truth: dict[str, bool], days: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "alerts_per_rule": dict(sorted(compare.alerts_per_rule(run).items())),
+        "actions": compare.actions_count(run, total),
+        "quality": {
+            "overall": compare.quality(run.cases(), truth).as_dict(),
+            "per_rule": {
+                rule: q.as_dict() for rule, q in compare.per_rule_quality(run, truth).items()
+            },
+        },
+        "cases_per_day": compare.cases_per_day(run, days),
+        "cases": {tx: run.actions[tx] for tx in sorted(run.cases())},
+    }
