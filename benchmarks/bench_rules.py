@@ -126,18 +126,26 @@ def rest(stack: StackHandle, path: str) -> dict:
         return json.load(response)
 
 
+def rules_root(stack: StackHandle) -> psutil.Process:
+    """The rules process, read from its PID file."""
+    return psutil.Process(read_pid(Paths(stack.settings.state_path).pidfile("rules")))
+
+
+def process_tree(root: psutil.Process) -> list[psutil.Process]:
+    """`root` and every process below it (the rules job's JVM runs as a child)."""
+    return [root, *root.children(recursive=True)]
+
+
 def rules_cpu_s(stack: StackHandle) -> float:
     """CPU seconds (user + system) the rules process and its children have used so far."""
-    root = psutil.Process(read_pid(Paths(stack.settings.state_path).pidfile("rules")))
-    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+    return sum(sum(p.cpu_times()[:2]) for p in process_tree(rules_root(stack)))
 
 
 def sample_resources(stack: StackHandle, samples: Samples, began: float) -> None:
-    pid = read_pid(Paths(stack.settings.state_path).pidfile("rules"))
-    root = psutil.Process(pid)
+    root = rules_root(stack)
     while not samples.stop.wait(2.0):
         try:
-            rss = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+            rss = sum(p.memory_info().rss for p in process_tree(root))
             tm = rest(stack, "/taskmanagers")["taskmanagers"][0]["id"]
             metrics = rest(stack, f"/taskmanagers/{tm}/metrics?get=Status.JVM.Memory.Heap.Used")
             heap = float(metrics[0]["value"]) if metrics else 0.0
