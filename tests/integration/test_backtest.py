@@ -26,7 +26,7 @@ from streamguard.kafka import topics
 from streamguard.rules.catalog import rules_dir
 from streamguard.store import lists
 from tests.factories import noon_before
-from tests.integration.ledgerproc import decision_service, make_tx, producer, wait_for
+from tests.integration.decideproc import decision_service, make_tx, producer, wait_for
 from tests.stackfixture import StackHandle
 
 pytestmark = pytest.mark.integration
