@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # How many decision service processes `streamguard up` runs in one consumer group; each has
     # its own instance id (ledger-1, ledger-2, ...), PID file, log and status row.
     decision_instances: int = Field(default=1, ge=1)
+    # The decision instances' consumer group, and the key of their offsets and partition owners
+    # in PostgreSQL. Only a second, independent set of instances (a shadow run on its own
+    # database reading the same topics) needs another one.
+    decision_group: str = Field(default="streamguard-ledger", min_length=1)
     # The stack's supervisor (rules, ledger, generator): a component that dies is restarted
     # after first_delay_s, doubling up to 30 s, at most max_restarts times in a row (a run of a
     # minute resets the count).

@@ -21,7 +21,7 @@ from confluent_kafka import (
 )
 
 from streamguard.config import Settings
-from streamguard.decide.batches import GROUP_ID, Partition
+from streamguard.decide.batches import Partition
 from streamguard.decide.parse import Batch, split
 from streamguard.kafka import topics
 from streamguard.kafka.client import consumer_config
@@ -67,10 +67,11 @@ class LedgerConsumer:
         self.linger_s = settings.ledger_linger_ms / 1000
         self.bounds = settings.event_time_bounds
         self._rebalances = 0
+        self.group_id = settings.decision_group
         self.consumer = Consumer(
             consumer_config(
                 settings,
-                GROUP_ID,
+                self.group_id,
                 **{"group.instance.id": settings.ledger_instance_id, "session.timeout.ms": 10_000},
             )
         )
@@ -153,7 +154,7 @@ class LedgerConsumer:
                     "source_topic": letter.topic.encode(),
                     "source_partition": str(letter.partition).encode(),
                     "source_offset": str(letter.offset).encode(),
-                    "service": GROUP_ID.encode(),
+                    "service": self.group_id.encode(),
                 },
             )
         if letters:  # rare, and the topic is the operators' alarm: wait for it
