@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     # How many decision service processes `streamguard up` runs in one consumer group; each has
     # its own instance id (decide-1, decide-2, ...), PID file, log and status row.
     decision_instances: int = Field(default=1, ge=1)
+    # The decision instances' consumer group, and the key of their offsets and partition owners
+    # in PostgreSQL. Only a second, independent set of instances (a shadow run on its own
+    # database reading the same topics) needs another one.
+    decide_group: str = Field(default="streamguard-decide", min_length=1)
     # The stack's supervisor (rules, decide, generator): a component that dies is restarted
     # after first_delay_s, doubling up to 30 s, at most max_restarts times in a row (a run of a
     # minute resets the count).

@@ -52,6 +52,12 @@ def wait_for(
 
 
 def test_alerts_land_in_postgres(stack: StackHandle) -> None:
+    check_alerts_land_in_postgres(stack)
+
+
+def check_alerts_land_in_postgres(stack: StackHandle) -> None:
+    """A normal, a high and a burst of transactions in: the stateless and the windowed rule's
+    alerts stored, every alerted transaction decided and published once, nothing doubled."""
     settings = stack.settings
     producer = Producer(producer_config(settings))
     run = uuid.uuid4().hex[:6]

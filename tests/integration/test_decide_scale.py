@@ -1,9 +1,13 @@
 """Two decision instances in one group over 6 partitions: per-partition fencing in PostgreSQL,
-exactly once across a rebalance (one instance SIGKILLed mid-feed), alerts that arrive before
-their transactions decided consistently, and `streamguard up --decision-instances 2`."""
+exactly once across a rebalance (one instance of two SIGKILLed mid-run over 300,000
+transactions, compared with one instance deciding the same topics on a database of its own),
+alerts that arrive before their transactions decided consistently, and
+`streamguard up --decision-instances 2`."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import signal
 import threading
@@ -18,6 +22,9 @@ import psycopg
 import pytest
 
 from streamguard.kafka import topics
+from streamguard.kafka.client import producer_config
+from streamguard.kafka.producer import Producer as KafkaProducer
+from streamguard.stack import postgres_server, services
 from streamguard.stack.process import Paths, pid_alive, stop_pidfile
 from streamguard.store import ledger
 from tests.integration.decideproc import (
@@ -29,14 +36,11 @@ from tests.integration.decideproc import (
     wait_past_everything_sent,
 )
 from tests.integration.test_decide_recovery import check_exactly_once, wait_stored
-from tests.stackfixture import StackHandle, running_stack
+from tests.stackfixture import StackHandle, running_stack, settings_from
 
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 6
-RATE = 1_500  # tx/s
-SECONDS = 16
-ACCOUNTS = 600
 MERCHANTS = 6
 GROUP = "streamguard-decide"
 
@@ -84,87 +88,149 @@ def test_a_claim_fences_the_previous_owner_and_waits_for_its_open_batch(
             assert ledger.lost_partitions(new, group, "decide-1", claimed) == []
 
 
-def test_two_instances_across_a_kill_store_everything_once(
+TOTAL = 300_000  # the kill test's transactions
+ACCOUNTS = 6_000
+
+
+class Sent(NamedTuple):
+    """A transaction or alert as produced: what the checks look it up by."""
+
+    transaction_id: str
+    alert_id: str = ""
+
+
+def _templates() -> tuple[bytes, bytes]:
+    """A transaction's and its alert's wire form, with %-fields for ids, merchant and time."""
+    tx = make_tx("@A", "120.00", merchant_id="@M", transaction_id="@T", ts_ms=1)
+    wires = [tx.to_wire(), make_alert(tx, "TEST_SEVENTY", 70).model_dump_json().encode()]
+    assert not any(b"%" in w for w in wires)
+    marks = [(b'"ts_ms":1', b'"ts_ms":%(s)s'), (b"@T", b"%(t)s"), (b"@A", b"%(a)s")]
+    for old, new in [*marks, (b"@M", b"%(m)s")]:
+        wires = [w.replace(old, new) for w in wires]
+    return wires[0], wires[1]
+
+
+def _fast_feed(
+    handle: StackHandle, prefix: str, count: int, merchants: list[str]
+) -> tuple[list[Sent], list[Sent], list[str]]:
+    """`count` transactions as fast as the broker takes them, in `_feed`'s pattern (every
+    ALERT_EVERY-th alerted, half of those alert-first), from pre-serialised payloads, through
+    the project's producer."""
+    tx_wire, alert_wire = _templates()
+    prod = KafkaProducer(producer_config(handle.settings, **{"linger.ms": 20}))
+    txs: list[Sent] = []
+    alerts: list[Sent] = []
+    first: list[str] = []
+    merchant_ids = [m.encode() for m in merchants]
+    for i in range(count):
+        tx_id, account = f"{prefix}-T{i}", f"{prefix}-A{i % ACCOUNTS}".encode()
+        fields = {
+            b"t": tx_id.encode(),
+            b"a": account,
+            b"m": merchant_ids[i % len(merchant_ids)],
+            b"s": str(int(time.time() * 1000)).encode(),
+        }
+        alerted = i % ALERT_EVERY == 0
+        if alerted and i % (2 * ALERT_EVERY) == 0:
+            prod.produce(topics.FRAUD_ALERTS, alert_wire % fields, key=account)
+            first.append(tx_id)
+        prod.produce(topics.TRANSACTIONS, tx_wire % fields, key=account)
+        if alerted and i % (2 * ALERT_EVERY) != 0:
+            prod.produce(topics.FRAUD_ALERTS, alert_wire % fields, key=account)
+        txs.append(Sent(tx_id))
+        if alerted:
+            alerts.append(Sent(tx_id, f"TEST_SEVENTY:{tx_id}"))
+        if i % 1000 == 999:
+            prod.poll(0)
+    assert prod.flush(60) == 0
+    return txs, alerts, first
+
+
+def _stored(handle: StackHandle, merchants: list[str]) -> int:
+    """How many transactions the merchants' counters hold now."""
+    with psycopg.connect(handle.settings.db_url) as conn:
+        (stored,) = conn.execute(
+            "SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats WHERE merchant_id = ANY(%s)",
+            (merchants,),
+        ).fetchone()  # type: ignore[misc]
+    return int(stored)
+
+
+def _reference_database(handle: StackHandle, run: str) -> StackHandle:
+    """A second database in the stack's PostgreSQL cluster, migrated by the project's code, and
+    a consumer group of its own: the same topics' content decided again, independently."""
+    env = {
+        **handle.env,
+        "STREAMGUARD_PG_DATABASE": f"reference_{run}",
+        "STREAMGUARD_DECIDE_GROUP": f"reference-{run}",
+        "STREAMGUARD_DECIDE_INSTANCE_ID": "reference-1",
+    }
+    reference = dataclasses.replace(handle, env=env, settings=settings_from(env))
+    postgres_server.bootstrap(reference.settings)  # the owner role exists: creates the database
+    services.migrate(reference.settings)
+    return reference
+
+
+def test_two_instances_across_a_kill_decide_as_one_instance_does(
     six: StackHandle, tmp_path: Path
 ) -> None:
+    """300,000 transactions into 2 instances over 6 partitions, one SIGKILLed mid-run, and into
+    1 instance on a database of its own: each stores everything once and decides every alert,
+    with the same status and action for every transaction (see the scaling test for why the
+    number of versions may differ)."""
     run = uuid.uuid4().hex[:8]
     merchants = [f"SC-{run}-M{j}" for j in range(MERCHANTS)]
-    sent_txs: list = []
-    sent_alerts: list = []
-    alert_first: list[str] = []
-    feed_done = threading.Event()
+    reference = _reference_database(six, run)
+    fed: dict = {}
 
     def feed() -> None:
-        """RATE tx/s; every 10th transaction alerted, half of those with the alert sent first."""
-        prod = producer(six)
-        started = time.monotonic()
-        try:
-            for tick in range(SECONDS * 20):
-                for _ in range(RATE // 20):
-                    i = len(sent_txs)
-                    tx = make_tx(
-                        f"CR-{run}-A{i % ACCOUNTS}",
-                        "120.00",
-                        merchant_id=merchants[i % MERCHANTS],
-                    )
-                    alert = make_alert(tx, "TEST_SEVENTY", 70) if i % 10 == 0 else None
-                    if alert is not None and i % 20 == 0:
-                        prod.produce(
-                            topics.FRAUD_ALERTS,
-                            key=tx.account_id,
-                            value=alert.model_dump_json(),
-                        )
-                        alert_first.append(tx.transaction_id)
-                    prod.produce(topics.TRANSACTIONS, key=tx.account_id, value=tx.to_wire())
-                    if alert is not None and i % 20 == 10:
-                        prod.produce(
-                            topics.FRAUD_ALERTS,
-                            key=tx.account_id,
-                            value=alert.model_dump_json(),
-                        )
-                    sent_txs.append(tx)
-                    if alert is not None:
-                        sent_alerts.append(alert)
-                prod.poll(0)
-                time.sleep(max(0.0, started + (tick + 1) / 20 - time.monotonic()))
-            assert prod.flush(60) == 0
-        finally:
-            feed_done.set()
+        fed["txs"], fed["alerts"], fed["first"] = _fast_feed(six, f"CR-{run}", TOTAL, merchants)
 
-    logs = [tmp_path / "decide-1.log", tmp_path / "decide-2.log"]
-    with logs[0].open("ab") as out_a, logs[1].open("ab") as out_b:
-        a = start_service(six, out_a, STREAMGUARD_DECIDE_INSTANCE_ID="decide-1")
-        b = start_service(six, out_b, STREAMGUARD_DECIDE_INSTANCE_ID="decide-2")
+    names = ("decide-1", "decide-2", "reference-1")
+    logs = [tmp_path / f"{name}.log" for name in names]
+    with contextlib.ExitStack() as outs:
+        out_a, out_b, out_ref = (outs.enter_context(log.open("ab")) for log in logs)
+        a = start_service(six, out_a, STREAMGUARD_DECIDE_INSTANCE_ID=names[0])
+        b = start_service(six, out_b, STREAMGUARD_DECIDE_INSTANCE_ID=names[1])
+        ref = start_service(reference, out_ref)
         try:
             # 3 topics x 6 partitions, range-assigned: 9 each, the same numbers of every topic
             wait_for_log(logs[0], "assigned 9 partitions", a, timeout_s=90)
             wait_for_log(logs[1], "assigned 9 partitions", b, timeout_s=90)
+            wait_for_log(logs[2], "assigned 18 partitions", ref, timeout_s=90)
             feeder = threading.Thread(target=feed, name="feed", daemon=True)
             feeder.start()
-            wait_stored(six.settings, merchants, at_least=4 * RATE)
-            assert not feed_done.is_set(), "the feed ended before the kill"
+            wait_stored(six.settings, merchants, at_least=TOTAL // 4, timeout_s=120)
             b.send_signal(signal.SIGKILL)
             b.wait(10)
+            at_kill = _stored(six, merchants)
+            assert at_kill < TOTAL, "everything was stored before the kill"
+            print(f"stored at the kill: {at_kill}, feed running: {feeder.is_alive()}")
             wait_for_log(logs[0], "assigned 18 partitions", a, timeout_s=60)
-            feeder.join(SECONDS + 90)
-            done = wait_stored(six.settings, merchants, at_least=len(sent_txs), timeout_s=180)
-            assert done == len(sent_txs), f"{done} of {len(sent_txs)} stored"
-            with psycopg.connect(six.settings.db_url) as conn:
-                wait_past_everything_sent(six, conn)  # a replay's doubles are in
+            feeder.join(120)
+            txs, alerts, first = fed["txs"], fed["alerts"], fed["first"]
+            _drain(six, merchants, txs)
+            _drain(reference, merchants, txs)
             assert a.poll() is None, f"decide-1 exited {a.returncode}"
-            check_exactly_once(six.settings, sent_txs, sent_alerts, merchants)
-            check_every_alert_decided(six, run, sent_alerts, alert_first)
-            with psycopg.connect(six.settings.db_url) as conn:
-                owners = conn.execute(
-                    "SELECT DISTINCT owner FROM partition_owners WHERE group_id = %s",
-                    (GROUP,),
-                ).fetchall()
-            assert owners == [("decide-1",)]
+            assert ref.poll() is None, f"reference-1 exited {ref.returncode}"
         finally:
-            for process in (a, b):
+            for process in (a, b, ref):
                 if process.poll() is None:
                     process.terminate()
                 process.wait(30)
+    outcomes = []
+    for handle, label in ((six, "2 instances, one killed"), (reference, "one instance")):
+        check_exactly_once(handle.settings, txs, alerts, merchants)
+        check_every_alert_decided(handle, run, alerts, first)
+        decided = _decided(handle, txs)
+        versions = _check_histories(decided, label)
+        print(f"{label}: versions per alerted transaction {dict(versions)}")
+        outcomes.append([(d.status, d.action) for d in decided])
+    assert _owners(six) == [("decide-1", 3 * PARTITIONS)]
+    scaled, single = outcomes
+    assert Counter(scaled) == Counter(single), "decision counts per action differ"
+    differ = [(txs[i], s, r) for i, (s, r) in enumerate(zip(scaled, single, strict=True)) if s != r]
+    assert differ == [], f"{len(differ)} outcomes differ from one instance's, first {differ[:5]}"
 
 
 def check_every_alert_decided(

@@ -84,6 +84,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def where() -> None:
         """Where to look: the console first, then the Flink UI, psql, the logs and the topics."""
+        from streamguard.rules import rest
+
         settings = get_settings()
         paths = Paths(settings.state_path)
         password = "" if settings.database_url else "PGPASSWORD=<STREAMGUARD_PG_PASSWORD> "
@@ -98,7 +100,7 @@ def register(app: typer.Typer) -> None:
 [bold]StreamGuard is running.[/bold]
   Console (open this):       {settings.console_url}
                              (log in as an analyst made with: streamguard console add-user NAME)
-  Flink UI (the rules job):  http://localhost:{settings.flink_ui_port}
+  Flink UI (the rules job):  {rest.base_url(settings)}
   Kafka bootstrap:           {settings.bootstrap_servers}
   PostgreSQL:                {psql}
                              (local default password: streamguard_2024)

@@ -22,7 +22,8 @@ from streamguard.domain.policy import Thresholds
 from streamguard.errors import FencedError
 from streamguard.store import decisions, ledger
 
-#: The consumer group of every decision instance, and the key of its offsets and owners.
+#: The default consumer group of the decision instances (STREAMGUARD_DECIDE_GROUP), the key
+#: of their offsets and owners.
 GROUP_ID = "streamguard-decide"
 
 Partition = tuple[str, int]

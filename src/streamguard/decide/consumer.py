@@ -27,7 +27,7 @@ from confluent_kafka import (
 )
 
 from streamguard.config import Settings
-from streamguard.decide.batches import GROUP_ID, Partition
+from streamguard.decide.batches import Partition
 from streamguard.decide.parse import Batch, split
 from streamguard.errors import Kind, classify_kafka
 from streamguard.kafka import topics
@@ -76,10 +76,11 @@ class DecisionConsumer:
         self._rebalances = 0
         self.outage = Outage()
         self._fatal: KafkaError | None = None
+        self.group_id = settings.decide_group
         self.consumer = Consumer(
             consumer_config(
                 settings,
-                GROUP_ID,
+                self.group_id,
                 **{
                     "group.instance.id": settings.decide_instance_id,
                     "session.timeout.ms": 10_000,
@@ -189,7 +190,7 @@ class DecisionConsumer:
                     "source_topic": letter.topic.encode(),
                     "source_partition": str(letter.partition).encode(),
                     "source_offset": str(letter.offset).encode(),
-                    "service": GROUP_ID.encode(),
+                    "service": self.group_id.encode(),
                 },
             )
         if letters:  # rare, and the topic is the operators' alarm: wait for it

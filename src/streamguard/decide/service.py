@@ -78,6 +78,7 @@ class DecisionService:
         self.publisher = DecisionPublisher(self.producer)
         self.batches = BatchStore(
             instance_id=self.instance_id,
+            group_id=settings.decide_group,
             lists=ListCache(settings.list_refresh_s),
             thresholds=Thresholds(settings.decision_review_score, settings.decision_block_score),
         )
@@ -88,7 +89,7 @@ class DecisionService:
         self.recoveries = 0
 
     def _connect(self) -> psycopg.Connection:
-        return connect_app(self.settings, application_name=GROUP_ID)
+        return connect_app(self.settings, application_name=self.settings.decide_group)
 
     def _connect_pair(self) -> tuple[psycopg.Connection, psycopg.Connection]:
         # The second one lets one batch's COPY run while the one before is decided.
@@ -284,7 +285,7 @@ def run(settings: Settings) -> None:
         log.info(
             "decide consuming %s as %s, instance %s",
             ", ".join(INPUT_TOPICS),
-            GROUP_ID,
+            settings.decide_group,
             settings.decide_instance_id,
         )
         service.run()

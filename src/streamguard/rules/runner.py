@@ -1,4 +1,5 @@
-"""The rules process: submit every rule as one Flink job and keep the mini-cluster alive.
+"""The rules process: submit every rule as one Flink job and keep the mini-cluster alive (or,
+with STREAMGUARD_FLINK_REMOTE, submit it to that cluster and watch it: rules/remote.py).
 
 On start it resumes from the newest retained checkpoint, so a restart (crash, redeploy, reboot)
 continues from the Kafka offsets and window contents of that checkpoint: no alert is lost, and
@@ -20,8 +21,10 @@ from pathlib import Path
 
 from streamguard.config import Settings, get_settings
 from streamguard.kafka.heartbeat import Heartbeat
+from streamguard.rules import remote
 from streamguard.rules.catalog import Rule
 from streamguard.rules.engine import build_rules_job, checkpoint_root, latest_checkpoint
+from streamguard.rules.remote import RemoteJobEndedError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,13 @@ def main(rules: list[Rule] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if settings.flink_remote:  # a cluster of the user's runs the job; this process watches it
+        try:
+            remote.run(settings, rules)
+        except RemoteJobEndedError as exc:
+            log.error("stopping: %s", exc)
+            raise SystemExit(1) from exc
+        return
     restore_from = latest_checkpoint(settings)
     if restore_from is not None:
         log.info("resuming from checkpoint %s", restore_from)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import urllib.request
@@ -90,20 +89,19 @@ def _written_since(log: Path, offset: int) -> str:
 
 
 def flink_job_state(settings: Settings) -> str | None:
-    """The state of the rules job according to the Flink REST API, or None if it does not answer."""
-    url = f"http://localhost:{settings.flink_ui_port}/jobs/overview"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            jobs = json.load(response).get("jobs", [])
-    except (OSError, ValueError):
-        return None
-    states = [job.get("state") for job in jobs if job.get("name") == "streamguard-rules"]
-    return "RUNNING" if "RUNNING" in states else (states[0] if states else "NO_JOB")
+    """The state of the rules job according to the Flink REST API (the embedded cluster's, or
+    STREAMGUARD_FLINK_REMOTE's), or None if it does not answer."""
+    from streamguard.rules import rest
+
+    job = rest.job(settings, timeout_s=2)
+    return None if job is None else job.state
 
 
 def start_rules(settings: Settings) -> int:
-    """The embedded Flink mini-cluster running every rule as one job."""
-    require_free_port(settings.flink_ui_port, "STREAMGUARD_FLINK_UI_PORT", RULES)
+    """The embedded Flink mini-cluster running every rule as one job; with
+    STREAMGUARD_FLINK_REMOTE, the process that submits it to that cluster (rules/remote.py)."""
+    if not settings.flink_remote:
+        require_free_port(settings.flink_ui_port, "STREAMGUARD_FLINK_UI_PORT", RULES)
     paths = Paths(settings.state_path)
     pid = _supervised(
         settings,
@@ -355,9 +353,9 @@ def status(settings: Settings) -> list[ComponentStatus]:
     rules = _running(settings, RULES)
     job = flink_job_state(settings) if rules else None
     rows = [replace(row, rss_mib=resident_mib(row.pid)) for row in rows]
-    rows.append(
-        _supervised_status(settings, RULES, settings.flink_ui_port, f"job {job}" if job else "")
-    )
+    port = None if settings.flink_remote else settings.flink_ui_port
+    where = f" on {settings.flink_remote}" if settings.flink_remote else ""
+    rows.append(_supervised_status(settings, RULES, port, f"job {job}{where}" if job else ""))
     for name in (*_decide_present(settings), GENERATOR):
         rows.append(_supervised_status(settings, name, None))
     console = _supervised_status(settings, CONSOLE, settings.console_port)
