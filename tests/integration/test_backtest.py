@@ -147,9 +147,15 @@ def history(infra: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture(scope="module")
-def raised(history: History) -> dict[str, Any]:
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the `raised` run writes its HTML report."""
+    return tmp_path_factory.mktemp("report") / "raised.html"
+
+
+@pytest.fixture(scope="module")
+def raised(history: History, report: Path) -> dict[str, Any]:
     """The backtest of HIGH_AMOUNT's threshold raised from R$ 3,000 to R$ 5,000."""
-    return history.result("--set", "HIGH_AMOUNT.threshold_brl=5000.00")
+    return history.result("--set", "HIGH_AMOUNT.threshold_brl=5000.00", "--html", str(report))
 
 
 def test_raising_high_amounts_threshold_removes_exactly_the_alerts_between(
@@ -182,6 +188,21 @@ def test_raising_high_amounts_threshold_removes_exactly_the_alerts_between(
     # the review load moves with the cases: four fewer on the day
     (day,) = {*live["cases_per_day"], *candidate["cases_per_day"]}
     assert live["cases_per_day"][day] - candidate["cases_per_day"].get(day, 0) == 4
+
+
+def test_the_html_report_shows_the_same_run_with_no_external_request(
+    history: History, raised: dict[str, Any], report: Path
+) -> None:
+    html = report.read_text(encoding="utf-8")
+    assert raised["period"]["from"] in html
+    # HIGH_AMOUNT's row: live 5 alerts at 75 % / 100 % / 85.7 %, candidate 1 at 100 % / 33.3 %
+    row = html.split("<td>HIGH_AMOUNT</td>", 1)[1].split("</tr>", 1)[0]
+    assert "<td>5</td><td>75.0%</td><td>100.0%</td><td>85.7%</td><td>1</td><td>100.0%</td>" in row
+    assert f"Changed verdicts (all {len(raised['changes'])})" in html
+    for amount in BETWEEN:
+        assert f"<td>{history.by_amount[amount]}</td>" in html
+    assert html.count("<svg") == 2
+    assert "http://" not in html and "https://" not in html and "<script" not in html
 
 
 def test_lists_count_as_they_stood_at_each_transactions_time(

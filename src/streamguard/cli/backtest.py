@@ -55,6 +55,9 @@ def backtest(
         int, typer.Option("--warmup-min", min=0, help="history read before --from for windows")
     ] = 60,
     out: Annotated[Path | None, typer.Option("--out", help="write the result as JSON here")] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="write a self-contained HTML report here")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON result")] = False,
 ) -> None:
     """Run the live catalog and a candidate over the same history, decide, and compare."""
@@ -82,6 +85,10 @@ def backtest(
         raise typer.Exit(1) from exc
     if out is not None:
         out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    if html is not None:
+        from streamguard.backtest.report import render
+
+        html.write_text(render(result), encoding="utf-8")
     if as_json:
         typer.echo(json.dumps(result, default=str))
         return
