@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from streamguard.rules.catalog import load_rules
+from tests.stackfixture import with_classpath
 from tests.unit.test_cli import cli
 
 pytestmark = pytest.mark.integration
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 def test_validate_passes_the_catalog_and_fails_a_broken_rule(tmp_path: Path) -> None:
     rules = load_rules()
-    good = cli("rules", "validate", STREAMGUARD_STATE_DIR=str(tmp_path / "state"))
+    good = cli("rules", "validate", STREAMGUARD_STATE_DIR=str(with_classpath(tmp_path / "state")))
     assert good.returncode == 0, good.stdout[-3000:] + good.stderr[-3000:]
     assert f"{len(rules)} rules compile." in good.stdout
 
@@ -26,7 +27,13 @@ def test_validate_passes_the_catalog_and_fails_a_broken_rule(tmp_path: Path) -> 
         shutil.copy(rule.path, folder / rule.path.name)
     broken = folder / "002_high_velocity.sql"
     broken.write_text(broken.read_text().replace("FROM account_history", "FROM no_such_table"))
-    bad = cli("rules", "validate", "--dir", str(folder), STREAMGUARD_STATE_DIR=str(tmp_path / "s"))
+    bad = cli(
+        "rules",
+        "validate",
+        "--dir",
+        str(folder),
+        STREAMGUARD_STATE_DIR=str(with_classpath(tmp_path / "s")),
+    )
     assert bad.returncode == 1, bad.stdout[-3000:]
     lines = bad.stdout.splitlines()
     assert any(line.startswith("error HIGH_VELOCITY (002_high_velocity.sql)") for line in lines)

@@ -45,13 +45,17 @@ def test_postgres_restart_under_load_loses_and_doubles_nothing(
     sent_txs: list = []
     sent_alerts: list = []
     feed_done = threading.Event()
+    enough = threading.Event()
 
     def feed() -> None:
-        """RATE tx/s for SECONDS, one alert for every 20th transaction, in 50 ms slices."""
+        """RATE tx/s for SECONDS at most (until `enough`), one alert for every 20th transaction,
+        in 50 ms slices."""
         prod = producer(infra)
         started = time.monotonic()
         try:
             for tick in range(SECONDS * 20):
+                if enough.is_set():
+                    break
                 for _ in range(RATE // 20):
                     i = len(sent_txs)
                     tx = make_tx(
@@ -85,6 +89,9 @@ def test_postgres_restart_under_load_loses_and_doubles_nothing(
             new_pid = postgres_server.restart(settings)
             assert new_pid != old_pid
             assert not feed_done.is_set(), "the restart did not happen during the feed"
+            time.sleep(3)  # the feed goes on a while into the restarted server
+            assert not feed_done.is_set(), "the feed ended too soon after the restart"
+            enough.set()
             feeder.join(SECONDS + 90)
             assert feed_done.is_set()
             done = wait_stored(settings, merchants, at_least=len(sent_txs), timeout_s=180)

@@ -357,12 +357,21 @@ SCALE_RATE = 400  # tx/s
 ALERT_EVERY = 8
 
 
-def _feed(handle: StackHandle, prefix: str, count: int, merchants: list[str]) -> tuple:
-    """`count` transactions at SCALE_RATE, every ALERT_EVERY-th alerted (half alert-first)."""
+def _feed(
+    handle: StackHandle,
+    prefix: str,
+    count: int,
+    merchants: list[str],
+    stop: threading.Event | None = None,
+) -> tuple:
+    """`count` transactions at SCALE_RATE (fewer if `stop` is set first), every ALERT_EVERY-th
+    alerted (half alert-first)."""
     prod = producer(handle)
     txs, alerts, first = [], [], []
     started = time.monotonic()
     for i in range(count):
+        if stop is not None and stop.is_set():
+            break
         tx = make_tx(f"{prefix}-A{i % 200}", "80.00", merchant_id=merchants[i % len(merchants)])
         alert = make_alert(tx, "TEST_SEVENTY", 70) if i % ALERT_EVERY == 0 else None
         if alert is not None and i % (2 * ALERT_EVERY) == 0:
@@ -456,7 +465,7 @@ def test_scaling_one_to_three_and_back_during_a_run_changes_nothing(six: StackHa
     """
     paths = Paths(six.settings.state_path)
     run = uuid.uuid4().hex[:8]
-    count = SCALE_RATE * 40  # 40 s: a scale-down waits out the 10 s session timeout
+    count = SCALE_RATE * 60  # at most: the feed runs until a while after the scale-down
     try:
         six.cli("up", "--only", "decide", "--decision-instances", "1")
         _wait_owners(six, [("decide-1", 3 * PARTITIONS)])
@@ -469,9 +478,12 @@ def test_scaling_one_to_three_and_back_during_a_run_changes_nothing(six: StackHa
 
         merchants = [f"S3-{run}-M{j}" for j in range(MERCHANTS)]
         fed: dict = {}
+        enough = threading.Event()
 
         def feed() -> None:
-            fed["txs"], fed["alerts"], fed["first"] = _feed(six, f"S3-{run}", count, merchants)
+            fed["txs"], fed["alerts"], fed["first"] = _feed(
+                six, f"S3-{run}", count, merchants, stop=enough
+            )
 
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
@@ -484,6 +496,8 @@ def test_scaling_one_to_three_and_back_during_a_run_changes_nothing(six: StackHa
         six.cli("up", "--only", "decide", "--decision-instances", "1")
         _wait_owners(six, [("decide-1", 3 * PARTITIONS)])
         assert feeder.is_alive(), "the feed ended before the scale-down had taken effect"
+        time.sleep(3)  # and goes on a while through the one instance left
+        enough.set()
         feeder.join(120)
         txs, alerts, first = fed["txs"], fed["alerts"], fed["first"]
         _drain(six, merchants, txs)

@@ -7,10 +7,6 @@ own accounts. The clean-stack restart runs first, the poisoning last.
 
 from __future__ import annotations
 
-import queue
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +21,7 @@ from streamguard.domain.models import FraudAlert, Transaction
 from streamguard.kafka import topics
 from streamguard.kafka.client import producer_config
 from tests.factories import make_transaction, noon_before
+from tests.integration.sqlrows import SqlRows
 from tests.stackfixture import StackHandle, running_stack
 
 pytestmark = pytest.mark.integration
@@ -225,43 +222,6 @@ def test_a_late_burst_and_a_late_card_test_fire_no_windowed_rule_on_the_live_job
     assert stored == [(len(late) + len(fresh),)], "a late event was not stored"
 
 
-class SqlRows:
-    """A continuous `streamguard sql` query over the live topics, its rows read as they come."""
-
-    def __init__(self, stack: StackHandle, query: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamguard.cli.main", "sql", query, "-n", "1000"],
-            env=stack.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-
-    def first_value_until(self, wanted: str, timeout_s: float) -> list[str]:
-        """The first column of every row printed until `wanted` is (AssertionError if never)."""
-        seen: list[str] = []
-        deadline = time.monotonic() + timeout_s
-        while wanted not in seen:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"{wanted} never printed; rows so far: {seen}") from None
-            if line.startswith("+I | "):
-                seen.append(line.split(" | ")[1].strip())
-        return seen
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
 def test_the_on_time_view_never_passes_a_late_row_on_the_live_topic(
     sane_stack: StackHandle,
 ) -> None:
@@ -269,11 +229,8 @@ def test_the_on_time_view_never_passes_a_late_row_on_the_live_topic(
     that would drop late rows on its own) prints the on-time rows and none of the late ones."""
     run = uuid.uuid4().hex[:6]
     account = f"ONT-{run}"
-    rows = SqlRows(
-        sane_stack,
-        f"SELECT transaction_id FROM transactions_on_time WHERE account_id = '{account}'",
-    )
-    try:
+    query = f"SELECT transaction_id FROM transactions_on_time WHERE account_id = '{account}'"
+    with SqlRows(sane_stack, query, "-n", "1000") as rows:
         # The query reads from the latest offsets: resend a marker until one is printed, then
         # give the heartbeats (1 s) time to set a watermark on every partition.
         printed: list[str] = []
@@ -290,8 +247,6 @@ def test_the_on_time_view_never_passes_a_late_row_on_the_live_topic(
         late = [tx(account, f"late{n}", old + n * 100) for n in range(3)]
         send(sane_stack, *late, tx(account, "fresh", now_ms()))
         after = rows.first_value_until(f"{account}-fresh", timeout_s=60)
-    finally:
-        rows.stop()
     assert not [row for row in after if "late" in row], after
 
 

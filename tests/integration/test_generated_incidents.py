@@ -18,6 +18,7 @@ import pytest
 from streamguard.generate.delivery import MemorySink
 from streamguard.generate.engine import Engine, GeneratorConfig
 from streamguard.generate.modes import run_batch
+from tests.stackfixture import with_classpath
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, set[tuple[
     env.update(
         {
             "TZ": "Asia/Tokyo",  # 12 hours from São Paulo: night there is day here
-            "STREAMGUARD_STATE_DIR": str(folder / "state"),
+            "STREAMGUARD_STATE_DIR": str(with_classpath(folder / "state")),
             "STREAMGUARD_IDLE_TIMEOUT_S": "1",
             "STREAMGUARD_FLINK_HEAP_MB": "512",
         }

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from streamguard.domain.original import parse_event_ms
+from tests.stackfixture import with_classpath
 
 pytestmark = pytest.mark.integration
 
@@ -288,7 +289,7 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGUARD_")}
     env.update(
         {
-            "STREAMGUARD_STATE_DIR": str(folder / "state"),
+            "STREAMGUARD_STATE_DIR": str(with_classpath(folder / "state")),
             "STREAMGUARD_WATERMARK_DELAY_S": str(WATERMARK_DELAY_S),
             "STREAMGUARD_IDLE_TIMEOUT_S": "1",
             "STREAMGUARD_FLINK_HEAP_MB": "512",

@@ -29,6 +29,7 @@ from streamguard.stack.process import Paths, pid_alive, read_pid, tail
 from streamguard.stack.services import flink_job_state
 from tests.factories import make_transaction
 from tests.flinkcluster import standalone_cluster
+from tests.integration.sqlrows import SqlRows
 from tests.stackfixture import StackHandle, running_stack
 
 pytestmark = pytest.mark.integration
@@ -144,27 +145,14 @@ def test_sql_prints_rows_as_they_arrive(rules_stack: StackHandle) -> None:
     now = int(time.time() * 1000)
     send(rules_stack, make_tx(account, "10.50", now, "a"), make_tx(account, "20.25", now + 1, "b"))
     query = f"SELECT transaction_id, amount, ts FROM transactions WHERE account_id = '{account}'"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamguard.cli.main", "sql", query, "--from-beginning", "-n", "3"],
-        env=rules_stack.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(3)]
-        assert lines[0].split(" | ") == ["op", "transaction_id", "amount", "ts\n"]
-        assert lines[1].startswith(f"+I | {account}-a | 10.50 | ")
-        assert lines[2].startswith(f"+I | {account}-b | 20.25 | ")
+    with SqlRows(rules_stack, query, "--from-beginning", "-n", "3") as rows:
+        assert rows.line(timeout_s=120).split(" | ") == ["op", "transaction_id", "amount", "ts\n"]
+        assert rows.line(timeout_s=60).startswith(f"+I | {account}-a | 10.50 | ")
+        assert rows.line(timeout_s=60).startswith(f"+I | {account}-b | 20.25 | ")
         # The query is still running: a row sent now is printed while it runs.
         send(rules_stack, make_tx(account, "30.00", now + 2, "c"))
-        assert process.stdout.readline().startswith(f"+I | {account}-c | 30.00 | ")
-        assert process.wait(timeout=60) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        assert rows.line(timeout_s=60).startswith(f"+I | {account}-c | 30.00 | ")
+        assert rows.wait(timeout_s=60) == 0
 
 
 def _completed_checkpoint_after(stack: StackHandle, moment_ms: int, timeout_s: float) -> None:

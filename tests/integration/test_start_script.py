@@ -36,7 +36,13 @@ from streamguard.stack.supervise import state_file
 from tests.factories import make_transaction, noon_before
 from tests.integration.decideproc import wait_for
 from tests.processes import processes_mentioning
-from tests.stackfixture import StackHandle, running_stack, settings_from, stack_env
+from tests.stackfixture import (
+    StackHandle,
+    running_stack,
+    settings_from,
+    stack_env,
+    with_classpath,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +60,7 @@ def user_servers() -> Iterator[StackHandle]:
 @pytest.fixture
 def script_env(user_servers: StackHandle) -> Iterator[dict[str, str]]:
     """The scripts' environment: their own state folder and ports, the user's servers."""
-    state_dir = Path(tempfile.mkdtemp(prefix="streamguard-test-script-"))
+    state_dir = with_classpath(Path(tempfile.mkdtemp(prefix="streamguard-test-script-")))
     env = stack_env(
         state_dir,
         STREAMGUARD_KAFKA_BOOTSTRAP=user_servers.settings.bootstrap_servers,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamguard.config import Settings
+from streamguard.stack import runtime
 
 #: Settings a private stack always sets itself: where it lives and which ports it takes.
 PRIVATE_KEYS = (
@@ -165,17 +166,22 @@ def private_stack(
     inherit: bool = True,
     extra: Mapping[str, str] | None = None,
     prefix: str = "streamguard-bench-",
+    classpath: Path | None = None,
 ) -> Iterator[PrivateStack]:
     """Start a stack in a fresh temporary folder, yield it, then stop it and delete its data.
 
     `only` is a comma-separated list of components (empty: all of them). With `keep`, the state
-    folder (logs included) survives for a post-mortem. If a port this function picked was taken
-    before the stack bound it, it starts again on new ports. A failed stop, or a wipe that left
-    data behind, raises: a test or a benchmark must not pass over a stack it could not stop.
+    folder (logs included) survives for a post-mortem. `classpath` is a classpath file that Maven
+    resolved before (the tests resolve once a session), copied in so that `up` need not run Maven
+    again; `up` still checks it against the pom and the jars. If a port this function picked was
+    taken before the stack bound it, it starts again on new ports. A failed stop, or a wipe that
+    left data behind, raises: a test or a benchmark must not pass over a stack it could not stop.
     """
     for attempt in range(1, PORT_ATTEMPTS + 1):
         state_dir = Path(tempfile.mkdtemp(prefix=prefix))
         state_dir.chmod(0o755)  # the PostgreSQL cluster's owner must reach its data folder
+        if classpath is not None:
+            copy_classpath(classpath, state_dir)
         env = private_env(state_dir, inherit=inherit, extra=extra)
         stack = PrivateStack(env, settings_from(env))
         result = stack.cli("up", *(["--only", only] if only else []), check=False, timeout=600)
@@ -188,6 +194,13 @@ def private_stack(
         yield stack
     finally:
         _stop(stack, state_dir, keep=keep)
+
+
+def copy_classpath(source: Path, state_dir: Path) -> None:
+    """Give `state_dir` a classpath file resolved elsewhere (see runtime.classpath)."""
+    target = runtime.classpath_file(state_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
 
 
 def _picked_port_taken(

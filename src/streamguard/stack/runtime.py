@@ -29,9 +29,14 @@ def java_executable() -> str:
     return java
 
 
+def classpath_file(state_path: Path) -> Path:
+    """Where a state folder caches the classpath that Maven resolved for it."""
+    return state_path / "runtime" / "classpath.txt"
+
+
 def classpath(settings: Settings) -> list[Path]:
     """Every jar of the runtime pom, resolved once by Maven and cached in the state folder."""
-    cache = settings.state_path / "runtime" / "classpath.txt"
+    cache = classpath_file(settings.state_path)
     pom = pom_path()
     if not cache.exists() or cache.stat().st_mtime < pom.stat().st_mtime:
         _resolve(pom, cache)
