@@ -8,7 +8,8 @@ transactions of the generator's batch mode (with its labels) stored by the real 
 then
 `streamguard backtest` over all of them, live catalog against HIGH_AMOUNT at R$ 5,000, both in
 one run, `--rounds` times. Prints the wall time of each run (JVM start included), its replay
-time and rate, and the medians.
+time and rate, and the medians. `--parallelism 1,2` alternates the replay job's parallelism
+round by round (1, 2, 2, 1, 1, 2, ...) and gives the medians of each.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def store_history(env: dict[str, str], db_url: str, count: int, log: Path) -> fl
     return time.monotonic() - began
 
 
-def run_backtest(env: dict[str, str], db_url: str, out: Path) -> tuple[float, dict]:
+def run_backtest(
+    env: dict[str, str], db_url: str, out: Path, parallelism: int
+) -> tuple[float, dict]:
     """One `streamguard backtest` over every stored transaction; (wall seconds, result)."""
     with psycopg.connect(db_url) as conn:
         row = conn.execute("SELECT min(event_time), max(event_time) FROM transactions").fetchone()
@@ -86,7 +89,7 @@ def run_backtest(env: dict[str, str], db_url: str, out: Path) -> tuple[float, di
             "--out",
             str(out),
         ],
-        env=env,
+        env={**env, "STREAMGUARD_FLINK_PARALLELISM": str(parallelism)},
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -97,20 +100,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tx", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--parallelism",
+        default="1",
+        help="the replay job's parallelism; several (e.g. 1,2) alternate round by round",
+    )
     args = parser.parse_args()
     with private_stack("postgres,kafka", inherit=False, prefix="streamguard-bench-bt-") as handle:
         folder = handle.settings.state_path
         stored_s = store_history(handle.env, handle.settings.db_url, args.tx, folder / "decide.log")
         print(f"stored {args.tx:,} transactions in {stored_s:.1f} s (generator + decision service)")
-        walls, replays = [], []
-        for round_ in range(1, args.rounds + 1):
-            wall, result = run_backtest(handle.env, handle.settings.db_url, folder / "bt.json")
+        levels = [int(p) for p in args.parallelism.split(",")]
+        walls: dict[int, list[float]] = {p: [] for p in levels}
+        replays: dict[int, list[float]] = {p: [] for p in levels}
+        for round_ in range(1, args.rounds * len(levels) + 1):
+            # alternate the levels, each starting a round in turn, so drift hits them alike
+            level = levels[(round_ - 1 + (round_ - 1) // len(levels)) % len(levels)]
+            wall, result = run_backtest(
+                handle.env, handle.settings.db_url, folder / "bt.json", level
+            )
             live, cand = result["catalogs"]["live"], result["catalogs"]["candidate"]
             replay = result["seconds"]["replay"]
-            walls.append(wall)
-            replays.append(replay)
+            walls[level].append(wall)
+            replays[level].append(replay)
             print(
-                f"round {round_}: {result['transactions']:,} tx, wall {wall:.1f} s "
+                f"round {round_}, parallelism {level}: {result['transactions']:,} tx, "
+                f"wall {wall:.1f} s "
                 f"(replay {replay:.1f} s = {result['transactions'] / replay:,.0f} tx/s, "
                 f"decide+compare {result['seconds']['total'] - replay:.1f} s); "
                 f"alerts live {sum(live['alerts_per_rule'].values()):,} / candidate "
@@ -119,11 +134,12 @@ def main() -> None:
                 flush=True,
             )
         tx = args.tx
-        print(
-            f"median of {args.rounds}: wall {statistics.median(walls):.1f} s, replay "
-            f"{statistics.median(replays):.1f} s = {tx / statistics.median(replays):,.0f} tx/s "
-            f"({tx / statistics.median(walls):,.0f} tx/s end to end)"
-        )
+        for level in levels:
+            wall_s, replay_s = statistics.median(walls[level]), statistics.median(replays[level])
+            print(
+                f"parallelism {level}, median of {args.rounds}: wall {wall_s:.1f} s, replay "
+                f"{replay_s:.1f} s = {tx / replay_s:,.0f} tx/s ({tx / wall_s:,.0f} tx/s end to end)"
+            )
 
 
 if __name__ == "__main__":
