@@ -64,7 +64,15 @@ def decide_all(
     for begin in range(0, len(ordered), CHUNK):
         chunk = ordered[begin : begin + CHUNK]
         for tx, action in _decide_chunk(
-            conn, chunk, stored, by_tx, seen, start=start, timeline=timeline, thresholds=thresholds
+            conn,
+            chunk,
+            stored,
+            by_tx,
+            seen,
+            moment=moment,
+            start=start,
+            timeline=timeline,
+            thresholds=thresholds,
         ):
             actions[tx] = action
     return actions
@@ -77,6 +85,7 @@ def _decide_chunk(
     by_tx: dict[str, list[repo.StoredAlert]],
     seen: dict[str, _Seen],
     *,
+    moment: dict[str, datetime],
     start: datetime,
     timeline: ListTimeline,
     thresholds: Thresholds,
@@ -84,9 +93,7 @@ def _decide_chunk(
     """Decide a run of transactions (event-time order), reading their context in one go."""
     items = []
     for tx in chunk:
-        found = evidence_of(
-            tx, stored.get(tx), by_tx.get(tx, []), timeline.at(_at(tx, stored, by_tx))
-        )
+        found = evidence_of(tx, stored.get(tx), by_tx.get(tx, []), timeline.at(moment[tx]))
         if found is not None:
             items.append(found)
     histories = repo.load_histories(
@@ -112,12 +119,6 @@ def _decide_chunk(
         elif verdict.action.value == "BLOCK":
             bisect.insort(account.blocks, at)
     return decided
-
-
-def _at(
-    tx: str, stored: dict[str, repo.StoredTransaction], by_tx: dict[str, list[repo.StoredAlert]]
-) -> datetime:
-    return stored[tx].event_time if tx in stored else by_tx[tx][0].event_time
 
 
 def _with_period(history: AccountHistory, account: _Seen, at: datetime) -> AccountHistory:
