@@ -6,9 +6,9 @@ continues from the Kafka offsets and window contents of that checkpoint: no aler
 the few that are produced again carry the same alert ids, which the decision service deduplicates.
 
 While it runs it appends watermark heartbeats to every transactions partition
-(kafka/heartbeat.py), so windows close when traffic stops. They start with the process: a
-restarted job reads its backlog first (it resumes from the checkpoint's offsets, and the new
-heartbeats are appended after the backlog), so they never make that backlog late.
+(kafka/heartbeat.py), so windows close when traffic stops. They start once the job is
+submitted: a restarted job reads its backlog first (it resumes from the checkpoint's offsets,
+and the new heartbeats are appended after the backlog), so they never make that backlog late.
 """
 
 from __future__ import annotations
@@ -48,10 +48,17 @@ def main(rules: list[Rule] | None = None) -> None:
     if restore_from is not None:
         log.info("resuming from checkpoint %s", restore_from)
         prune_checkpoints(settings, keep=restore_from.parent)
+    statements = build_rules_job(settings, rules=rules, restore_from=restore_from)
+    result = statements.execute()
+    # Heartbeats start once the job is planned and submitted. Calcite keeps its metadata
+    # provider in a Java thread-local that the planner sets on the py4j thread serving this
+    # Python thread. Another Python thread that runs while planning (the heartbeat's thread can
+    # run the garbage collector, whose finalizers of Java objects call py4j) opens a second
+    # py4j connection, served by another Java thread, and a later planning call can be sent
+    # on it: "NullPointerException: metadataHandlerProvider". The backlog is still read before
+    # the first heartbeat, which is appended after it.
     heartbeat = Heartbeat(settings).start()
     try:
-        statements = build_rules_job(settings, rules=rules, restore_from=restore_from)
-        result = statements.execute()
         client = result.get_job_client()
         log.info(
             "rules job %s submitted; Flink UI on http://localhost:%d; heartbeats every %g s",
