@@ -162,6 +162,7 @@ def test_raising_high_amounts_threshold_removes_exactly_the_alerts_between(
     history: History, raised: dict[str, Any]
 ) -> None:
     assert raised["transactions"] == len(history.ours)
+    assert raised["history"] == "topic"  # the topic still holds the period
     changes = {c["transaction_id"]: c for c in raised["changes"]}
     between = {history.by_amount[a] for a in BETWEEN}
     assert set(changes) == between
@@ -269,3 +270,24 @@ def test_a_broken_rule_file_fails_before_anything_runs_naming_its_file_and_line(
     assert done.returncode == 1, done.stdout[-2000:]
     assert "007_broken.sql, line 7" in done.stdout, done.stdout[-2000:]
     assert "replayed" not in done.stdout
+
+
+def test_once_the_topics_retention_has_passed_the_period_the_ledger_stands_in(
+    history: History, raised: dict[str, Any]
+) -> None:
+    """Last in the module: it deletes the topic's records, as retention would."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": history.handle.settings.bootstrap_servers})
+    partitions = admin.list_topics(topics.TRANSACTIONS, timeout=10).topics[topics.TRANSACTIONS]
+    deleted = admin.delete_records(
+        [TopicPartition(topics.TRANSACTIONS, p, -1) for p in partitions.partitions]
+    )
+    for future in deleted.values():
+        future.result(30)
+    result = history.result("--set", "HIGH_AMOUNT.threshold_brl=5000.00")
+    assert result["history"] == "ledger"
+    assert result["transactions"] == raised["transactions"]
+    assert result["changes"] == raised["changes"]
+    assert result["catalogs"] == raised["catalogs"]

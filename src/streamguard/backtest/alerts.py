@@ -68,9 +68,7 @@ def _run(
     view_settings = settings.model_copy(update={"rule_params": catalogs[0].overrides})
     env = create_environment(view_settings, jars=[connector_jar(settings)])
     env.get_config().set("pipeline.name", "streamguard-backtest")
-    columns = sorted(
-        {name for c in catalogs for name in columns_read(c.rules, c.overrides)},
-    )
+    columns = columns_of(catalogs)
     register_tables(env, view_settings, source, {"connector": "blackhole"}, columns=columns)
     query = "\nUNION ALL\n".join(
         f"SELECT '{catalog.name}' AS catalog, a.* FROM (\n{rule.alert_sql(catalog.overrides)}\n) a"
@@ -79,6 +77,11 @@ def _run(
     )
     with env.execute_sql(query).collect() as rows:
         return [_tagged(row) for row in rows]
+
+
+def columns_of(catalogs: list[Catalog]) -> list[str]:
+    """The transaction columns that any of the catalogs reads."""
+    return sorted({name for c in catalogs for name in columns_read(c.rules, c.overrides)})
 
 
 def _tagged(row: Any) -> tuple[str, FraudAlert]:

@@ -1,7 +1,8 @@
 """`streamguard backtest`: the live catalog and a candidate over the same history, compared.
 
 The history is the `transactions` topic, read between two append timestamps by one bounded
-Flink job for both catalogs (`backtest/alerts.py`). Each catalog then decides with the live
+Flink job for both catalogs (`backtest/alerts.py`), or the ledger's rows of the same span once
+the topic's retention has passed it (`backtest/history.py`). Each catalog then decides with the live
 decision code (`backtest/verdicts.py`) over a read-only connection, and the two are compared
 (`domain/backtest.py`). Nothing is written to a live table or topic: the results are values,
 printed and saved by the caller.
@@ -9,6 +10,8 @@ printed and saved by the caller.
 
 from __future__ import annotations
 
+import logging
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,7 +22,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from streamguard.backtest.alerts import Catalog, catalog_alerts
+from streamguard.backtest import history
+from streamguard.backtest.alerts import Catalog, catalog_alerts, columns_of
 from streamguard.backtest.lists import ListTimeline
 from streamguard.backtest.verdicts import decide_all
 from streamguard.config import Settings
@@ -31,6 +35,7 @@ from streamguard.rules.engine import Source
 from streamguard.store import backtest_reads as reads
 
 LIVE, CANDIDATE = "live", "candidate"
+log = logging.getLogger(__name__)
 
 
 class BacktestError(RuntimeError):
@@ -90,8 +95,10 @@ def backtest(
     candidate: Catalog,
     *,
     warmup: timedelta = timedelta(hours=1),
+    history_from: str = history.AUTO,
 ) -> dict[str, Any]:
-    """Replay, decide and compare; the result as a JSON-ready dict."""
+    """Replay, decide and compare; the result as a JSON-ready dict. `history_from` is
+    `topic`, `ledger`, or `auto`: the topic while it holds the period, else the ledger."""
     began = time.monotonic()
     with psycopg.connect(settings.db_url) as conn:
         span = reads.append_span(conn, period.start - warmup, period.end)
@@ -99,15 +106,8 @@ def backtest(
         raise BacktestError(
             f"no stored transaction has an event time from {period.start} to {period.end}"
         )
-    # The topic is read by append time: from the first appended transaction of the warm-up to
-    # the last of the period (the ledger keeps each one's append time), 1 ms past it included.
-    group = f"streamguard-backtest-{uuid.uuid4().hex[:8]}"
-    start_ms, end_ms = to_epoch_ms(span[0]), to_epoch_ms(span[1]) + 1
-    found = catalog_alerts(
-        settings,
-        lambda: Source.kafka_between(settings, start_ms, end_ms, group),
-        [live, candidate],
-    )
+    used = history_from if history_from != history.AUTO else _history_of(settings, span[0])
+    found = _replay(settings, used, span, [live, candidate])
     replayed_s = time.monotonic() - began
     alerts = {name: [a for a in found[name] if period.holds(a)] for name in found}
     thresholds = Thresholds(settings.decision_review_score, settings.decision_block_score)
@@ -150,6 +150,7 @@ def backtest(
     changed = compare.changes(runs[LIVE], runs[CANDIDATE], order)
     return {
         "period": {"from": period.start.isoformat(), "to": period.end.isoformat()},
+        "history": used,
         "transactions": total,
         "known_fraud": sum(truth.values()),
         "catalogs": {name: _summary(run, total, truth, days) for name, run in runs.items()},
@@ -161,6 +162,40 @@ def backtest(
         "seconds": {"replay": round(replayed_s, 2), "total": round(time.monotonic() - began, 2)},
         "replay_tx_per_s": round(total / replayed_s) if replayed_s else None,
     }
+
+
+def _history_of(settings: Settings, first: datetime) -> str:
+    """The topic while it holds everything appended since `first`, else the ledger."""
+    from confluent_kafka import KafkaException
+
+    try:
+        held = history.topic_holds(settings, to_epoch_ms(first))
+    except KafkaException as exc:
+        log.warning("reading the history from the ledger: Kafka does not answer (%s)", exc)
+        return history.LEDGER
+    if not held:
+        log.info("reading the history from the ledger: the topic's retention has passed %s", first)
+    return history.TOPIC if held else history.LEDGER
+
+
+def _replay(
+    settings: Settings, used: str, span: tuple[datetime, datetime], catalogs: list[Catalog]
+) -> dict[str, list[FraudAlert]]:
+    """The catalogs' alerts over the span of append times, read from the topic or the ledger."""
+    if used == history.TOPIC:
+        # By append time: from the first appended transaction of the warm-up to the last of
+        # the period (the ledger keeps each one's append time), 1 ms past it included.
+        group = f"streamguard-backtest-{uuid.uuid4().hex[:8]}"
+        start_ms, end_ms = to_epoch_ms(span[0]), to_epoch_ms(span[1]) + 1
+        return catalog_alerts(
+            settings, lambda: Source.kafka_between(settings, start_ms, end_ms, group), catalogs
+        )
+    with tempfile.TemporaryDirectory(prefix="streamguard-backtest-") as folder:
+        path = Path(folder) / "history.jsonl"
+        with psycopg.connect(settings.db_url) as conn:
+            conn.read_only = True
+            history.export_ledger(conn, span[0], span[1], columns_of(catalogs), path)
+        return catalog_alerts(settings, lambda: Source.ledger_file(path), catalogs)
 
 
 def _rules_by_tx(alerts: list[FraudAlert]) -> dict[str, frozenset[str]]:

@@ -54,6 +54,14 @@ def backtest(
     warmup_min: Annotated[
         int, typer.Option("--warmup-min", min=0, help="history read before --from for windows")
     ] = 60,
+    history_from: Annotated[
+        str,
+        typer.Option(
+            "--history",
+            help="read the transactions from the topic, the ledger, or auto: the topic while"
+            " its retention still holds the period, else the ledger",
+        ),
+    ] = "auto",
     out: Annotated[Path | None, typer.Option("--out", help="write the result as JSON here")] = None,
     html: Annotated[
         Path | None, typer.Option("--html", help="write a self-contained HTML report here")
@@ -61,9 +69,14 @@ def backtest(
     as_json: Annotated[bool, typer.Option("--json", help="print the JSON result")] = False,
 ) -> None:
     """Run the live catalog and a candidate over the same history, decide, and compare."""
+    from streamguard.backtest import history
     from streamguard.backtest.run import BacktestError, Period, catalogs
     from streamguard.backtest.run import backtest as run_backtest
 
+    if history_from not in history.CHOICES:
+        raise typer.BadParameter(
+            f"{history_from!r} is not one of {', '.join(history.CHOICES)}", param_hint="--history"
+        )
     settings = get_settings()
     try:
         period = Period(parse_moment(start), parse_moment(end))
@@ -78,7 +91,12 @@ def backtest(
         raise typer.Exit(1) from exc
     try:
         result = run_backtest(
-            settings, period, live, candidate, warmup=timedelta(minutes=warmup_min)
+            settings,
+            period,
+            live,
+            candidate,
+            warmup=timedelta(minutes=warmup_min),
+            history_from=history_from,
         )
     except BacktestError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
@@ -101,7 +119,8 @@ def show(result: dict[str, Any]) -> None:
     period = result["period"]
     console.print(
         f"{result['transactions']:,} transactions from {period['from']} to {period['to']}, "
-        f"{result['known_fraud']:,} known fraud; replayed in {result['seconds']['replay']} s "
+        f"{result['known_fraud']:,} known fraud; replayed from the {result['history']} in "
+        f"{result['seconds']['replay']} s "
         f"({result['replay_tx_per_s'] or 0:,} tx/s)",
         highlight=False,
     )

@@ -128,10 +128,12 @@ FILE_EVENT_TIME = f"TO_TIMESTAMP_LTZ(COALESCE({EVENT_MS}, 0), 3)"
 
 @dataclass(frozen=True)
 class Source:
-    """Where the transactions come from: the live topic, or a bounded JSON-lines file (tests).
+    """Where the transactions come from: the live topic, or a bounded JSON-lines file (tests,
+    and a backtest's history read from the ledger).
 
-    `append_ts` is when the record arrived (Kafka's LogAppendTime); `event_time` is the SQL of
-    the watermark's column, over the declared columns and `append_ts`.
+    `append_ts` declares when the record arrived (Kafka's LogAppendTime, and any column it is
+    computed from); `event_time` is the SQL of the watermark's column, over the declared columns
+    and `append_ts`.
     """
 
     connector_options: dict[str, str]
@@ -191,6 +193,22 @@ class Source:
             },
             append_ts=f"append_ts AS {FILE_EVENT_TIME}",
             event_time=FILE_EVENT_TIME,
+        )
+
+    @staticmethod
+    def ledger_file(path: Path) -> Source:
+        """A bounded file of stored transactions, each with its Kafka append time (`append_ms`).
+
+        Event time, its bounds and the watermark are the topic's: the same column over the same
+        append time. Unlike the topic, the file has no heartbeats, so a quiet stretch moves the
+        watermark only when the next transaction comes.
+        """
+        appended = "TO_TIMESTAMP_LTZ(append_ms, 3)"
+        return Source(
+            Source.file(path).connector_options,
+            append_ts=f"append_ms BIGINT,\n    append_ts AS {appended}",
+            # a computed column may not read another one: the append time is spelled out
+            event_time=KAFKA_EVENT_TIME.replace("append_ts", appended),
         )
 
 
