@@ -21,10 +21,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from streamguard.backtest.merchants import MerchantClock
 from streamguard.domain.models import FraudLabel
+from streamguard.domain.scoring import MerchantRisk
 from streamguard.kafka import topics
 from streamguard.rules.catalog import rules_dir
-from streamguard.store import lists
+from streamguard.store import backtest_reads, lists
 from tests.factories import noon_before
 from tests.integration.decideproc import decision_service, make_tx, producer, wait_for
 from tests.stackfixture import StackHandle
@@ -93,7 +95,11 @@ def history(infra: StackHandle, tmp_path_factory: pytest.TempPathFactory) -> Ite
     run = uuid.uuid4().hex[:8]
     noon_ms = noon_before(int(datetime.now(timezone.utc).timestamp() * 1000)) - 30 * 86_400_000
     noon = datetime.fromtimestamp(noon_ms / 1000, tz=timezone.utc)
-    txs = {amount: make_tx(f"BT-{run}-{amount}", amount, ts_ms=noon_ms) for amount in AMOUNTS}
+    merchant = f"M-BT-{run}"  # one merchant for the amounts: its counters as they stood
+    txs = {
+        amount: make_tx(f"BT-{run}-{amount}", amount, ts_ms=noon_ms, merchant_id=merchant)
+        for amount in AMOUNTS
+    }
     during = make_tx(f"BT-{run}-during", "100.00", ts_ms=noon_ms)
     after = make_tx(f"BT-{run}-after", "100.00", ts_ms=noon_ms)
     later = make_tx(f"BT-{run}-later", "100.00", ts_ms=noon_ms)
@@ -214,6 +220,32 @@ def test_lists_count_as_they_stood_at_each_transactions_time(
         assert cases.get(history.listed_during) == "BLOCK"  # blocked a minute before it
         assert history.listed_after not in cases  # blocked after the period
         assert history.listed_later not in cases  # blocked in the period, but after it
+
+
+def test_a_merchants_counters_are_counted_as_they_stood_not_as_they_are_today(
+    history: History,
+) -> None:
+    ids = sorted(history.by_amount.values())  # one merchant; equal event times: by id
+    with psycopg.connect(history.handle.settings.db_url) as conn:
+        (merchant,) = {
+            row[0]
+            for row in conn.execute(
+                "SELECT merchant_id FROM transactions WHERE transaction_id = ANY(%s)", (ids,)
+            )
+        }
+        # Today the merchant looks risky: 1,000 transactions, 900 flagged.
+        conn.execute(
+            "UPDATE merchant_stats SET tx_count = 1000, flagged_count = 900 WHERE merchant_id = %s",
+            (merchant,),
+        )
+        conn.commit()
+        rank = backtest_reads.merchant_rank_in(conn, history.start, history.end, ids)
+        before = backtest_reads.merchant_counts_before(conn, history.start, [merchant])
+    assert rank == {tx: (merchant, place) for place, tx in enumerate(ids, start=1)}
+    assert before == {}  # nothing of the merchant's before the period
+    clock = MerchantClock(before, rank)
+    clock.flag(merchant, history.start)
+    assert clock.at(ids[2], history.end) == (merchant, MerchantRisk(3, 1))
 
 
 def test_a_new_rule_file_shows_its_alerts_and_only_them_as_additions(

@@ -25,6 +25,7 @@ import psycopg
 from streamguard.backtest import history
 from streamguard.backtest.alerts import Catalog, catalog_alerts, columns_of
 from streamguard.backtest.lists import ListTimeline
+from streamguard.backtest.merchants import MerchantClock
 from streamguard.backtest.verdicts import decide_all
 from streamguard.config import Settings
 from streamguard.domain import backtest as compare
@@ -123,6 +124,10 @@ def backtest(
             merchants=timeline.ever_listed("MERCHANT"),
             devices=timeline.ever_listed("DEVICE"),
         )
+        decided = {a.transaction_id for found in alerts.values() for a in found} | set(listed)
+        rank = reads.merchant_rank_in(conn, period.start, period.end, decided)
+        before = reads.merchant_counts_before(conn, period.start, {m for m, _ in rank.values()})
+        clock = MerchantClock(before, rank)
         runs = {
             name: compare.CatalogRun(
                 alerts=_rules_by_tx(alerts[name]),
@@ -132,6 +137,7 @@ def backtest(
                     listed,
                     start=period.start,
                     timeline=ListTimeline(changes),
+                    merchants=clock,
                     thresholds=thresholds,
                 ),
             )

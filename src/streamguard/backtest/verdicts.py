@@ -6,8 +6,8 @@ Each transaction is decided once, with all its alerts, in event-time order, and 
 - the lists as they stood at its event time (`list_changes`);
 - the account's transactions of the 30 days before it, as stored;
 - the account's earlier alerts and cases: the stored ones before the period, the catalog's own
-  within it (the candidate's cases would have been its history).
-The merchants' counters are today's: the store keeps no past values of them.
+  within it (the candidate's cases would have been its history);
+- the merchant's counters as they stood (`backtest/merchants.py`), with the catalog's own flags.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from datetime import datetime, timedelta
 import psycopg
 
 from streamguard.backtest.lists import ListTimeline
+from streamguard.backtest.merchants import MerchantClock
 from streamguard.decide.decider import evidence_of, with_context
-from streamguard.domain.models import FraudAlert, from_epoch_ms
-from streamguard.domain.policy import Thresholds, revise
+from streamguard.domain.models import Action, FraudAlert, from_epoch_ms
+from streamguard.domain.policy import Thresholds, action_for
 from streamguard.domain.scoring import AccountHistory, AlertFact, assess
 from streamguard.store import decisions as repo
 
@@ -47,9 +48,11 @@ def decide_all(
     *,
     start: datetime,
     timeline: ListTimeline,
+    merchants: MerchantClock,
     thresholds: Thresholds,
 ) -> dict[str, str]:
-    """The action of every transaction that an alert or a list hit brings to a decision."""
+    """The action of every transaction that an alert or a list hit brings to a decision.
+    `merchants` holds the counts of at least these transactions (`decided_ids`)."""
     by_tx: dict[str, list[repo.StoredAlert]] = {}
     for alert in sorted(alerts, key=lambda a: a.alert_id):
         by_tx.setdefault(alert.transaction_id, []).append(_stored(alert))
@@ -60,6 +63,7 @@ def decide_all(
     moment = {tx: stored[tx].event_time if tx in stored else by_tx[tx][0].event_time for tx in ids}
     ordered = sorted(ids, key=lambda tx: (moment[tx], tx))
     seen: dict[str, _Seen] = {}
+    clock = merchants.for_catalog()
     actions: dict[str, str] = {}
     for begin in range(0, len(ordered), CHUNK):
         chunk = ordered[begin : begin + CHUNK]
@@ -72,6 +76,7 @@ def decide_all(
             moment=moment,
             start=start,
             timeline=timeline,
+            merchants=clock,
             thresholds=thresholds,
         ):
             actions[tx] = action
@@ -88,6 +93,7 @@ def _decide_chunk(
     moment: dict[str, datetime],
     start: datetime,
     timeline: ListTimeline,
+    merchants: MerchantClock,
     thresholds: Thresholds,
 ) -> list[tuple[str, str]]:
     """Decide a run of transactions (event-time order), reading their context in one go."""
@@ -99,24 +105,23 @@ def _decide_chunk(
     histories = repo.load_histories(
         conn, [(e.transaction_id, e.account_id, at) for e, at in items], live_until=start
     )
-    merchants = repo.load_merchants(
-        conn, (e.tx.merchant_id for e, _ in items if e.tx and e.tx.merchant_id)
-    )
     decided = []
     for item, at in items:
         account = seen.setdefault(item.account_id, _Seen())
         own = len(by_tx.get(item.transaction_id, ()))
         history = _with_period(histories.get(item.transaction_id, AccountHistory()), account, at)
-        item = with_context(item, {item.transaction_id: history}, merchants)
-        verdict = revise(None, assess(item), thresholds)
-        if verdict is None:
-            continue
-        decided.append((item.transaction_id, verdict.action.value))
+        merchant = merchants.at(item.transaction_id, at)
+        counters = {merchant[0]: merchant[1]} if merchant else {}
+        item = with_context(item, {item.transaction_id: history}, counters)
+        action = action_for(assess(item), thresholds)  # a first decision: nothing to keep
+        decided.append((item.transaction_id, action.value))
+        if merchant and action is not Action.APPROVE:
+            merchants.flag(merchant[0], at)
         for _ in range(own):
             bisect.insort(account.alerts, at)
-        if verdict.action.value == "REVIEW":
+        if action is Action.REVIEW:
             bisect.insort(account.reviews, at)
-        elif verdict.action.value == "BLOCK":
+        elif action is Action.BLOCK:
             bisect.insort(account.blocks, at)
     return decided
 

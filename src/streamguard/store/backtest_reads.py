@@ -112,3 +112,33 @@ def transactions_naming(
         (start, end, sorted(set(accounts)), sorted(set(merchants)), sorted(set(devices))),
     )
     return [row[0] for row in rows]
+
+
+def merchant_counts_before(
+    conn: psycopg.Connection, start: datetime, merchants: Iterable[str]
+) -> dict[str, tuple[int, int]]:
+    """Each merchant's stored transactions with an event time before `start`: (all, flagged)."""
+    rows = conn.execute(
+        "SELECT merchant_id, count(*), count(*) FILTER (WHERE is_fraud) FROM transactions"
+        " WHERE event_time < %s AND merchant_id = ANY(%s) GROUP BY merchant_id",
+        (start, sorted(set(merchants))),
+    )
+    return {merchant: (int(total), int(flagged)) for merchant, total, flagged in rows}
+
+
+def merchant_rank_in(
+    conn: psycopg.Connection, start: datetime, end: datetime, ids: Iterable[str]
+) -> dict[str, tuple[str, int]]:
+    """For each transaction among `ids` in [start, end): its merchant and how many of that
+    merchant's transactions of [start, end) came up to it, itself included (event-time order)."""
+    wanted = sorted(set(ids))
+    rows = conn.execute(
+        "SELECT transaction_id, merchant_id, upto FROM ("
+        " SELECT transaction_id, merchant_id, count(*) OVER (PARTITION BY merchant_id"
+        "  ORDER BY event_time, transaction_id ROWS UNBOUNDED PRECEDING) AS upto"
+        " FROM transactions WHERE event_time >= %s AND event_time < %s AND merchant_id IN ("
+        "  SELECT DISTINCT merchant_id FROM transactions WHERE transaction_id = ANY(%s))"
+        ") p WHERE transaction_id = ANY(%s)",
+        (start, end, wanted, wanted),
+    )
+    return {tx: (merchant, int(upto)) for tx, merchant, upto in rows}
