@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from streamguard.bench.quality import Outcome, Score, detection_quality, outcomes_from
+from streamguard.bench.quality import Outcome, detection_quality, outcomes_from
+from streamguard.domain.quality import Quality
 
 
 def _outcomes() -> list[Outcome]:
@@ -36,10 +37,10 @@ def _outcomes() -> list[Outcome]:
 
 
 def test_score_ratios_and_undefined_cases() -> None:
-    assert Score(3, 1, 2).precision == 0.75
-    assert Score(3, 1, 2).recall == 0.6
-    assert Score(0, 0, 0).precision is None
-    assert Score(0, 0, 0).recall is None
+    assert Quality(3, 1, 2).precision == 0.75
+    assert Quality(3, 1, 2).recall == 0.6
+    assert Quality(0, 0, 0).precision is None
+    assert Quality(0, 0, 0).recall is None
 
 
 def test_per_rule_precision_and_target_recall() -> None:

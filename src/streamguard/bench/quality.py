@@ -18,6 +18,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from streamguard.domain.quality import Quality, ratio4
+
 LEGIT = "legit"
 FLAGGING_ACTIONS = frozenset({"REVIEW", "BLOCK"})
 
@@ -49,35 +51,6 @@ class Outcome:
         return bool(self.rules) or self.action in FLAGGING_ACTIONS
 
 
-@dataclass(frozen=True)
-class Score:
-    """Counts of a binary detector, with precision and recall (None when undefined)."""
-
-    true_positives: int
-    false_positives: int
-    false_negatives: int
-
-    @property
-    def precision(self) -> float | None:
-        flagged = self.true_positives + self.false_positives
-        return self.true_positives / flagged if flagged else None
-
-    @property
-    def recall(self) -> float | None:
-        actual = self.true_positives + self.false_negatives
-        return self.true_positives / actual if actual else None
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        """JSON-ready counts and ratios."""
-        return {
-            "true_positives": self.true_positives,
-            "false_positives": self.false_positives,
-            "false_negatives": self.false_negatives,
-            "precision": _round(self.precision),
-            "recall": _round(self.recall),
-        }
-
-
 Predicate = Callable[[Outcome], bool]
 
 
@@ -86,11 +59,7 @@ def fired_by(rules: frozenset[str] | set[str]) -> Predicate:
     return lambda o: bool(o.rules & rules)
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
-
-
-def score(outcomes: Iterable[Outcome], flagged: Predicate, relevant: Predicate) -> Score:
+def score(outcomes: Iterable[Outcome], flagged: Predicate, relevant: Predicate) -> Quality:
     """Score a detector: `flagged(o)` says it fired, `relevant(o)` says it should have."""
     tp = fp = fn = 0
     for outcome in outcomes:
@@ -98,7 +67,7 @@ def score(outcomes: Iterable[Outcome], flagged: Predicate, relevant: Predicate) 
         tp += hit and wanted
         fp += hit and not wanted
         fn += wanted and not hit
-    return Score(tp, fp, fn)
+    return Quality(tp, fp, fn)
 
 
 def incident_recall(outcomes: Iterable[Outcome], caught: Predicate) -> tuple[int, int]:
@@ -124,7 +93,7 @@ def overall(outcomes: list[Outcome]) -> dict[str, object]:
         "by_pipeline": by_pipeline.as_dict(),
         "incidents": incidents,
         "incidents_caught": caught,
-        "incident_recall": _round(caught / incidents) if incidents else None,
+        "incident_recall": ratio4(caught / incidents) if incidents else None,
     }
 
 
@@ -140,11 +109,11 @@ def per_rule(outcomes: list[Outcome], rules: Iterable[str]) -> dict[str, dict[st
         caught, incidents = incident_recall(on_target, by_rule)
         result[rule] = {
             "alerts": fired.true_positives + fired.false_positives,
-            "precision": _round(fired.precision),
+            "precision": ratio4(fired.precision),
             "false_positives": fired.false_positives,
             "targets": list(targets),
-            "recall": _round(recall),
-            "incident_recall": _round(caught / incidents) if incidents else None,
+            "recall": ratio4(recall),
+            "incident_recall": ratio4(caught / incidents) if incidents else None,
         }
     return result
 
@@ -164,17 +133,17 @@ def per_scenario(outcomes: list[Outcome]) -> dict[str, dict[str, object]]:
             "caught_by": dict(sorted(caught_by.items())),
         }
         if scenario == LEGIT or not any(o.is_fraud for o in members):
-            entry["false_positive_rate"] = _round(flagged / len(members))
+            entry["false_positive_rate"] = ratio4(flagged / len(members))
         else:
             caught, incidents = incident_recall(members, lambda o: o.flagged)
             targets = {r for r, scenarios in RULE_TARGETS.items() if scenario in scenarios}
             by_targets = score(outcomes, fired_by(targets), lambda o: o.is_fraud)
             entry.update(
-                recall=_round(flagged / len(members)),
+                recall=ratio4(flagged / len(members)),
                 incidents=incidents,
-                incident_recall=_round(caught / incidents) if incidents else None,
+                incident_recall=ratio4(caught / incidents) if incidents else None,
                 target_rules=sorted(targets),
-                precision=_round(by_targets.precision),
+                precision=ratio4(by_targets.precision),
             )
         result[scenario] = entry
     return result
@@ -195,7 +164,7 @@ def detection_quality(
     if quiet_legit:
         legit = scenarios.setdefault(LEGIT, {"transactions": 0, "flagged": 0, "caught_by": {}})
         legit["transactions"] = int(legit["transactions"]) + quiet_legit  # type: ignore[call-overload]
-        legit["false_positive_rate"] = _round(
+        legit["false_positive_rate"] = ratio4(
             int(legit["flagged"]) / int(legit["transactions"])  # type: ignore[call-overload]
         )
     return {

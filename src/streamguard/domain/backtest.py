@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+from streamguard.domain.quality import Quality
+
 ACTIONS = ("APPROVE", "REVIEW", "BLOCK")
 CASE_ACTIONS = frozenset({"REVIEW", "BLOCK"})
 FRAUD_RESOLUTIONS = frozenset({"CONFIRMED_FRAUD"})
@@ -48,46 +50,6 @@ class Change:
     candidate_action: str
     added_rules: tuple[str, ...]
     removed_rules: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Quality:
-    """Counts of a detector against the known truth, with the ratios (None when undefined)."""
-
-    true_positives: int
-    false_positives: int
-    false_negatives: int
-
-    @property
-    def precision(self) -> float | None:
-        """Of the judged flags, the share that was fraud."""
-        flagged = self.true_positives + self.false_positives
-        return self.true_positives / flagged if flagged else None
-
-    @property
-    def recall(self) -> float | None:
-        """Of the known fraud, the share flagged."""
-        actual = self.true_positives + self.false_negatives
-        return self.true_positives / actual if actual else None
-
-    @property
-    def f1(self) -> float | None:
-        """The harmonic mean of precision and recall."""
-        p, r = self.precision, self.recall
-        if p is None or r is None or p + r == 0:
-            return None
-        return 2 * p * r / (p + r)
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        """JSON-ready counts and ratios (4 decimals)."""
-        return {
-            "true_positives": self.true_positives,
-            "false_positives": self.false_positives,
-            "false_negatives": self.false_negatives,
-            "precision": _round(self.precision),
-            "recall": _round(self.recall),
-            "f1": _round(self.f1),
-        }
 
 
 def truth_from(labels: Mapping[str, bool], resolutions: Mapping[str, str]) -> dict[str, bool]:
@@ -158,7 +120,3 @@ def changes(live: CatalogRun, candidate: CatalogRun, order: Iterable[str]) -> li
             )
         )
     return found
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
