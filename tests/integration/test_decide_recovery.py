@@ -4,6 +4,7 @@ retryable; the service rolls back, reconnects and resumes from the offsets in Po
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 import uuid
@@ -94,33 +95,10 @@ def test_postgres_restart_under_load_loses_and_doubles_nothing(
             enough.set()
             feeder.join(SECONDS + 90)
             assert feed_done.is_set()
-            done = wait_stored(settings, merchants, at_least=len(sent_txs), timeout_s=180)
-            assert done == len(sent_txs), f"{done} of {len(sent_txs)} stored"
-            with psycopg.connect(settings.db_url) as conn:
-                wait_past_everything_sent(infra, conn)  # a replay's doubles are in
-            assert service.poll() is None, f"the service exited {service.returncode}"
-            check_exactly_once(settings, sent_txs, sent_alerts, merchants)
-            with psycopg.connect(settings.db_url) as conn:
-                unpublished = wait_for(
-                    conn,
-                    "SELECT count(*) FROM decision_history WHERE published_at IS NULL"
-                    " AND account_id LIKE %s",
-                    (f"CR-{run}-%",),
-                    lambda rows: rows == [(0,)],
-                )
-                assert unpublished == [(0,)], "committed decisions never acknowledged"
-                # The service lived through the restart, so which acknowledgements it had
-                # recorded when PostgreSQL went away is not known here: any version may have
-                # been resent once (the outbox), none twice.
-                resendable = set(
-                    conn.execute(
-                        "SELECT transaction_id, version FROM decision_history"
-                        " WHERE account_id LIKE %s",
-                        (f"CR-{run}-%",),
-                    ).fetchall()
-                )
-                alerted = {a.transaction_id for a in sent_alerts}
-                check_decisions(conn, infra, run, alerted, resendable)
+            # The service lived through the restart, so which acknowledgements it had
+            # recorded when PostgreSQL went away is not known here: any version may have been
+            # resent once (the outbox), none twice.
+            check_recovered(infra, service, run, sent_txs, sent_alerts, merchants)
         finally:
             if service.poll() is None:
                 service.terminate()
@@ -128,6 +106,42 @@ def test_postgres_restart_under_load_loses_and_doubles_nothing(
     text = log.read_text()
     assert "rolling back, resuming from the offsets in PostgreSQL" in text, text[-3000:]
     assert "recovered (1 so far)" in text, text[-3000:]
+
+
+def check_recovered(
+    infra: StackHandle,
+    service: subprocess.Popen[bytes],
+    run: str,
+    txs: list,
+    alerts: list,
+    merchants: list[str],
+) -> None:
+    """After a feed through an outage: every transaction stored, the service alive, each row
+    once, every decision acknowledged, and every alert decided with no version sent twice."""
+    settings = infra.settings
+    done = wait_stored(settings, merchants, at_least=len(txs), timeout_s=180)
+    assert done == len(txs), f"{done} of {len(txs)} stored"
+    with psycopg.connect(settings.db_url) as conn:
+        wait_past_everything_sent(infra, conn)  # a replay's doubles are in
+    assert service.poll() is None, f"the service exited {service.returncode}"
+    check_exactly_once(settings, txs, alerts, merchants)
+    with psycopg.connect(settings.db_url) as conn:
+        unpublished = wait_for(
+            conn,
+            "SELECT count(*) FROM decision_history WHERE published_at IS NULL"
+            " AND account_id LIKE %s",
+            (f"CR-{run}-%",),
+            lambda rows: rows == [(0,)],
+        )
+        assert unpublished == [(0,)], "committed decisions never acknowledged"
+        # Any version may have been resent once by the outbox after a recovery, never twice.
+        resendable = set(
+            conn.execute(
+                "SELECT transaction_id, version FROM decision_history WHERE account_id LIKE %s",
+                (f"CR-{run}-%",),
+            ).fetchall()
+        )
+        check_decisions(conn, infra, run, {a.transaction_id for a in alerts}, resendable)
 
 
 def wait_stored(settings: object, merchants: list[str], *, at_least: int, timeout_s=120) -> int:
