@@ -90,10 +90,15 @@ def backtest(
     candidate: Catalog,
     *,
     warmup: timedelta = timedelta(hours=1),
+    db_url: str | None = None,
 ) -> dict[str, Any]:
-    """Replay, decide and compare; the result as a JSON-ready dict."""
+    """Replay, decide and compare; the result as a JSON-ready dict.
+
+    `db_url` is the role that reads (the owner's by default; the console's worker passes its
+    read-only `streamguard_backtest`)."""
     began = time.monotonic()
-    with psycopg.connect(settings.db_url) as conn:
+    url = db_url or settings.db_url
+    with psycopg.connect(url) as conn:
         span = reads.append_span(conn, period.start - warmup, period.end)
     if span is None:
         raise BacktestError(
@@ -111,7 +116,7 @@ def backtest(
     replayed_s = time.monotonic() - began
     alerts = {name: [a for a in found[name] if period.holds(a)] for name in found}
     thresholds = Thresholds(settings.decision_review_score, settings.decision_block_score)
-    with psycopg.connect(settings.db_url) as conn:
+    with psycopg.connect(url) as conn:
         conn.read_only = True
         changes = reads.list_changes_until(conn, period.end)
         timeline = ListTimeline(changes)
