@@ -47,7 +47,8 @@ def parse_sets(sets: Iterable[str]) -> dict[str, str]:
     overrides = {}
     for item in sets:
         key, sep, value = item.partition("=")
-        if not sep or "." not in key or not key.strip() or not value.strip():
+        rule, dot, param = key.strip().partition(".")
+        if not sep or not dot or not rule or not param or not value.strip():
             raise RequestError(f"{item!r} is not RULE.param=value")
         overrides[key.strip()] = value.strip()
     return overrides

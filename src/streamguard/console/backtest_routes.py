@@ -23,6 +23,7 @@ from streamguard.console.pages import CsrfError
 from streamguard.console.session import Session, csrf_ok
 from streamguard.store import backtest_runs
 from streamguard.store.backtest_runs import ActiveRunError, BacktestRun
+from streamguard.store.db import connect_console
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", tags=["backtests"])
@@ -124,6 +125,9 @@ def backtest_events(
     request: Request, run_id: int, session: Session = Depends(page_user)
 ) -> StreamingResponse:
     """Server-sent events of one run's state, from the one reader, until it is finished."""
+    with connect_console(request.app.state.settings) as conn:  # not held while streaming
+        if not backtest_runs.states(conn, [run_id]):
+            raise HTTPException(404, f"no backtest #{run_id}")
     return StreamingResponse(
         request.app.state.run_watch.listen(run_id),
         media_type="text/event-stream",

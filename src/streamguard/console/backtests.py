@@ -17,7 +17,7 @@ import logging
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -78,8 +78,10 @@ def run_state(run: BacktestRun, now: datetime) -> dict[str, Any]:
 class BacktestRunner:
     """Starts the worker of each stored request, reaps it, and ends it when the console stops."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, command: Sequence[str] | None = None) -> None:
         self.settings = settings
+        #: The worker's command; the run id is appended (a test passes a stand-in).
+        self.command = list(command or (sys.executable, *WORKER))
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
 
@@ -89,7 +91,7 @@ class BacktestRunner:
         paths.logs.mkdir(parents=True, exist_ok=True)
         with (paths.logs / "backtest.log").open("ab") as out:
             child = subprocess.Popen(
-                [sys.executable, *WORKER, str(run_id)],
+                [*self.command, str(run_id)],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
