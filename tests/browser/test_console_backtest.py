@@ -7,8 +7,10 @@ in a worker process of its own against the stack's Kafka and PostgreSQL.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -57,7 +59,7 @@ def _fill(page: Page, history: History, overrides: str) -> None:
 
 
 def test_a_backtest_started_from_the_page_shows_the_changed_transactions(
-    page: Page, history: History
+    page: Page, history: History, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     _fill(page, history, CANDIDATE)
     page.click("#start-backtest")
@@ -79,6 +81,11 @@ def test_a_backtest_started_from_the_page_shows_the_changed_transactions(
     expect(rule.nth(5)).to_have_text("1")  # candidate alerts
     expect(page.locator("svg#actions rect")).to_have_count(6)
     expect(page.locator("svg#load")).to_be_visible()
+    # the README's screenshot (into $STREAMGUARD_SCREENSHOTS when set), checked non-empty
+    folder = Path(os.environ.get("STREAMGUARD_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / "console-backtest.png"), full_page=True)
+    assert (folder / "console-backtest.png").stat().st_size > 10_000
     changed = history.by_amount["3500.00"]
     page.click(f"#changes a[href='/decisions/{changed}']")
     expect(page.locator("#decision-action")).to_have_text(re.compile("REVIEW|BLOCK"))

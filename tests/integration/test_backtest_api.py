@@ -8,8 +8,11 @@ as a process of its own; the history is stored through the stack's decision serv
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -148,6 +151,75 @@ def test_the_console_role_cannot_write_a_result_and_a_finished_run_never_changes
                 "UPDATE backtest_runs SET status = 'failed', error = 'x' WHERE id = %s",
                 (latest["id"],),
             )
+
+
+def _worker_of(run_id: int) -> int | None:
+    """The PID of the live worker process of `run_id` (the console's child), if any."""
+    wanted = ["-m", "streamguard.backtest.worker", str(run_id)]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv[1:4] == wanted:
+            return int(proc.name)
+    return None
+
+
+def _state(pid: int) -> str | None:
+    """The process' state letter (R, S, Z, ...), or None once it is reaped."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return None
+
+
+def _gone(pid: int) -> bool:
+    """Neither running nor a zombie: its parent reaped it."""
+    return _state(pid) in (None, "X")
+
+
+def _ended(pid: int) -> bool:
+    """Not running any more (an orphan's zombie is init's to reap, not ours)."""
+    return _state(pid) in (None, "X", "Z")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in (Path("/proc") / str(pid) / "task").glob("*/children"):
+        found += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def test_a_worker_stopped_mid_run_records_why_and_leaves_no_process(
+    stack: StackHandle, api: httpx.Client, history: History
+) -> None:
+    run = api.post("/api/v1/backtests", json=_body(history)).json()
+    deadline = time.monotonic() + 60
+    while run["status"] == "queued" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        run = api.get(f"/api/v1/backtests/{run['id']}").json()
+    assert run["status"] == "running", run
+    pid = _worker_of(run["id"])
+    assert pid is not None
+    deadline = time.monotonic() + 30  # until its engine's JVM is up: a child of the worker
+    while not _children(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    jvms = _children(pid)
+    assert jvms, "the worker started no engine process"
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while run["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        run = api.get(f"/api/v1/backtests/{run['id']}").json()
+    assert run["status"] == "failed" and "SIGTERM" in run["error"], run
+    deadline = time.monotonic() + 20
+    while not (_gone(pid) and all(_ended(p) for p in jvms)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _gone(pid), "the console did not reap its worker"
+    assert all(_ended(p) for p in jvms), "the worker's engine outlived it"
 
 
 def test_openapi_describes_the_backtest_routes(api: httpx.Client) -> None:
