@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     console_database_url: SecretStr | None = None
     # How often the one reader behind the overview's live counts asks PostgreSQL, in seconds.
     console_live_interval_s: float = 1.0
+    # The console's backtests run in a worker process that logs in as this role (reads what a
+    # backtest reads, writes only a run's state and result); it inherits the console's settings.
+    backtest_pg_user: str = "streamguard_backtest"
+    backtest_pg_password: SecretStr | None = None
+    backtest_database_url: SecretStr | None = None
 
     @field_validator(
         "database_url",
@@ -152,6 +157,8 @@ class Settings(BaseSettings):
         "console_secret",
         "console_pg_password",
         "console_database_url",
+        "backtest_pg_password",
+        "backtest_database_url",
         mode="before",
     )
     @classmethod
@@ -246,6 +253,13 @@ class Settings(BaseSettings):
         if self.console_database_url is not None:
             return self.console_database_url.get_secret_value()
         return self._role_url(self.console_pg_user, self.console_pg_password or self.pg_password)
+
+    @property
+    def backtest_db_url(self) -> str:
+        """The URL of the backtest worker's least-privilege role."""
+        if self.backtest_database_url is not None:
+            return self.backtest_database_url.get_secret_value()
+        return self._role_url(self.backtest_pg_user, self.backtest_pg_password or self.pg_password)
 
     def _role_url(self, user: str, password: SecretStr) -> str:
         """The owner's URL with another role's name and password."""

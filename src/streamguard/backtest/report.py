@@ -30,8 +30,9 @@ def render(result: dict[str, Any]) -> str:
     return env.get_template("report.html").render(**context(result))
 
 
-def context(result: dict[str, Any]) -> dict[str, Any]:
-    """What the template shows, formatted: totals, rule rows, charts and changed verdicts."""
+def context(result: dict[str, Any], *, all_in: str = "--out/--json") -> dict[str, Any]:
+    """What the template shows, formatted: totals, rule rows, charts and changed verdicts;
+    `all_in` says where the changed verdicts past the first MAX_CHANGES are."""
     summaries = {name: result["catalogs"][name] for name in CATALOGS}
     days = sorted({d for s in summaries.values() for d in s["cases_per_day"]})
     changes = result["changes"]
@@ -63,7 +64,7 @@ def context(result: dict[str, Any]) -> dict[str, Any]:
         "changes_note": (
             f"all {len(changes):,}"
             if len(changes) <= MAX_CHANGES
-            else f"the first {MAX_CHANGES:,} of {len(changes):,} (all in --out/--json)"
+            else f"the first {MAX_CHANGES:,} of {len(changes):,} (all in {all_in})"
         ),
     }
 

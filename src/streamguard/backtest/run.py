@@ -97,22 +97,27 @@ def backtest(
     *,
     warmup: timedelta = timedelta(hours=1),
     history_from: str = history.AUTO,
+    db_url: str | None = None,
 ) -> dict[str, Any]:
     """Replay, decide and compare; the result as a JSON-ready dict. `history_from` is
-    `topic`, `ledger`, or `auto`: the topic while it holds the period, else the ledger."""
+    `topic`, `ledger`, or `auto`: the topic while it holds the period, else the ledger.
+
+    `db_url` is the role that reads (the owner's by default; the console's worker passes its
+    read-only `streamguard_backtest`)."""
     began = time.monotonic()
-    with psycopg.connect(settings.db_url) as conn:
+    url = db_url or settings.db_url
+    with psycopg.connect(url) as conn:
         span = reads.append_span(conn, period.start - warmup, period.end)
     if span is None:
         raise BacktestError(
             f"no stored transaction has an event time from {period.start} to {period.end}"
         )
     used = history_from if history_from != history.AUTO else _history_of(settings, span[0])
-    found = _replay(settings, used, span, [live, candidate])
+    found = _replay(settings, url, used, span, [live, candidate])
     replayed_s = time.monotonic() - began
     alerts = {name: [a for a in found[name] if period.holds(a)] for name in found}
     thresholds = Thresholds(settings.decision_review_score, settings.decision_block_score)
-    with psycopg.connect(settings.db_url) as conn:
+    with psycopg.connect(url) as conn:
         conn.read_only = True
         changes = reads.list_changes_until(conn, period.end)
         timeline = ListTimeline(changes)
@@ -185,7 +190,11 @@ def _history_of(settings: Settings, first: datetime) -> str:
 
 
 def _replay(
-    settings: Settings, used: str, span: tuple[datetime, datetime], catalogs: list[Catalog]
+    settings: Settings,
+    db_url: str,
+    used: str,
+    span: tuple[datetime, datetime],
+    catalogs: list[Catalog],
 ) -> dict[str, list[FraudAlert]]:
     """The catalogs' alerts over the span of append times, read from the topic or the ledger."""
     if used == history.TOPIC:
@@ -198,7 +207,7 @@ def _replay(
         )
     with tempfile.TemporaryDirectory(prefix="streamguard-backtest-") as folder:
         path = Path(folder) / "history.jsonl"
-        with psycopg.connect(settings.db_url) as conn:
+        with psycopg.connect(db_url) as conn:
             conn.read_only = True
             history.export_ledger(conn, span[0], span[1], columns_of(catalogs), path)
         return catalog_alerts(settings, lambda: Source.ledger_file(path), catalogs)

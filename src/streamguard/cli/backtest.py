@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from streamguard.backtest import request
 from streamguard.cli.output import emit
 from streamguard.config import get_settings
 from streamguard.rules.catalog import RuleError
@@ -25,21 +26,17 @@ def register(app: typer.Typer) -> None:
 def parse_moment(text: str) -> datetime:
     """An ISO-8601 moment; without an offset it is UTC."""
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{text!r} is not an ISO-8601 time") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return request.parse_moment(text)
+    except request.RequestError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 def parse_sets(sets: list[str]) -> dict[str, str]:
     """`RULE.param=value` pairs as overrides (the value is checked by the catalog)."""
-    overrides = {}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or "." not in key or not value.strip():
-            raise typer.BadParameter(f"{item!r} is not RULE.param=value", param_hint="--set")
-        overrides[key.strip()] = value.strip()
-    return overrides
+    try:
+        return request.parse_sets(sets)
+    except request.RequestError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--set") from exc
 
 
 def backtest(

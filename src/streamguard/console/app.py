@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -18,8 +19,9 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from streamguard.config import Settings
-from streamguard.console import api, pages, pipeline_routes, rules_routes, web
+from streamguard.console import api, backtest_routes, pages, pipeline_routes, rules_routes, web
 from streamguard.console.auth import LoginRequired
+from streamguard.console.backtests import BacktestRunner, RunWatch
 from streamguard.console.live import Broadcaster
 from streamguard.console.metrics import ConsoleMetrics
 from streamguard.console.monitor import PipelineMonitor
@@ -50,9 +52,16 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.broadcaster.start()
         app.state.monitor.start()
+        app.state.run_watch.start()
+        try:
+            await asyncio.to_thread(app.state.backtests.fail_leftovers)
+        except psycopg.Error as exc:
+            log.warning("could not check for unfinished backtests: %s", exc)
         try:
             yield
         finally:
+            await asyncio.to_thread(app.state.backtests.stop)
+            await app.state.run_watch.stop()
             await app.state.monitor.stop()
             await app.state.broadcaster.stop()
 
@@ -71,13 +80,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.monitor = PipelineMonitor(settings)
     app.state.metrics = ConsoleMetrics(settings, app.state.monitor)
     app.state.rules = RulesCache(settings)
+    app.state.backtests = BacktestRunner(settings)
+    app.state.run_watch = RunWatch(settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router)
     app.include_router(pipeline_routes.api)
     app.include_router(rules_routes.api)
+    app.include_router(backtest_routes.api)
     app.include_router(pages.router)
     app.include_router(pipeline_routes.pages)
     app.include_router(rules_routes.pages)
+    app.include_router(backtest_routes.pages)
     _add_docs(app)
     _add_metrics(app)
     _add_error_handlers(app)

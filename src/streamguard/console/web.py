@@ -10,13 +10,19 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from streamguard.backtest.report import TEMPLATES as REPORT_TEMPLATES
 from streamguard.console import present
 from streamguard.console.auth import ensure_session
 
 TEMPLATES = Path(__file__).with_name("templates")
 
 #: Autoescape everywhere: a merchant called <script>…</script> is shown as text.
-env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined)
+#: The backtest report's folder too: the run page draws its charts with the report's macro.
+env = Environment(
+    loader=FileSystemLoader([TEMPLATES, REPORT_TEMPLATES]),
+    autoescape=True,
+    undefined=StrictUndefined,
+)
 env.filters.update(
     money=present.money,
     when=present.when,

@@ -203,12 +203,17 @@ def migrate(settings: Settings) -> list[str]:
     """Apply the schema migrations, then (re)grant the services' least-privilege role."""
     from streamguard.store.db import connect
     from streamguard.store.migrate import migrate as apply
-    from streamguard.store.roles import ensure_app_role, ensure_console_role
+    from streamguard.store.roles import (
+        ensure_app_role,
+        ensure_backtest_role,
+        ensure_console_role,
+    )
 
     with connect(settings) as conn:
         applied = apply(conn)
         ensure_app_role(conn, settings)
         ensure_console_role(conn, settings)
+        ensure_backtest_role(conn, settings)
         return applied
 
 

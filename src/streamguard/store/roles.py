@@ -4,7 +4,9 @@ The owner role `streamguard` owns the schema and runs migrations. The decision s
 as `streamguard_app`, which may only read and write the rows it handles: it cannot delete,
 truncate, change the schema, edit the block/allow lists, or read the generator's ground truth.
 The console logs in as `streamguard_console`: it reads the ledger and writes only cases, their
-resolutions and the lists; it cannot change a transaction, an alert or a decision.
+resolutions and the lists; it cannot change a transaction, an alert or a decision. Its
+backtest requests are run by a worker that logs in as `streamguard_backtest`: it reads what a
+backtest reads and writes only a run's state and result.
 """
 
 from __future__ import annotations
@@ -50,8 +52,23 @@ CONSOLE_GRANTS: dict[str, str] = {
     "case_resolutions": "SELECT, INSERT",
     "console_users": "SELECT",
     "console_tokens": "SELECT",
+    # a request, and ending as failed a run whose worker died without a word (never a result)
+    "backtest_runs": "SELECT, INSERT (requested_by, period_from, period_to, candidate),"
+    " UPDATE (status, error, finished_at)",
 }
-CONSOLE_SEQUENCES = ("list_changes_id_seq",)
+CONSOLE_SEQUENCES = ("list_changes_id_seq", "backtest_runs_id_seq")
+
+#: table -> privileges of the backtest worker's role: what `backtest.run` reads (read only), and
+#: a run's state and result. It cannot insert a request or touch any table of the pipeline.
+BACKTEST_GRANTS: dict[str, str] = {
+    "transactions": "SELECT",
+    "fraud_alerts": "SELECT",
+    "decisions": "SELECT",
+    "transaction_labels": "SELECT",
+    "case_resolutions": "SELECT",
+    "list_changes": "SELECT",
+    "backtest_runs": "SELECT, UPDATE (status, started_at, finished_at, error, result)",
+}
 
 
 def ensure_app_role(conn: psycopg.Connection, settings: Settings) -> None:
@@ -64,6 +81,12 @@ def ensure_console_role(conn: psycopg.Connection, settings: Settings) -> None:
     """Create the console's role if missing, set its password, grant its rights."""
     password = settings.console_pg_password or settings.pg_password
     ensure_role(conn, settings.console_pg_user, password, CONSOLE_GRANTS, CONSOLE_SEQUENCES)
+
+
+def ensure_backtest_role(conn: psycopg.Connection, settings: Settings) -> None:
+    """Create the backtest worker's role if missing, set its password, grant its rights."""
+    password = settings.backtest_pg_password or settings.pg_password
+    ensure_role(conn, settings.backtest_pg_user, password, BACKTEST_GRANTS, ())
 
 
 def ensure_role(
