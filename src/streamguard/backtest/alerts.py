@@ -9,6 +9,7 @@ job of its own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,23 +49,33 @@ class Catalog:
 
 
 def catalog_alerts(
-    settings: Settings, source: Callable[[], Source], catalogs: list[Catalog]
+    settings: Settings,
+    source: Callable[[], Source],
+    catalogs: list[Catalog],
+    seconds: dict[str, float] | None = None,
 ) -> dict[str, list[FraudAlert]]:
-    """Every alert of each catalog over the source, by catalog name."""
+    """Every alert of each catalog over the source, by catalog name.
+
+    `seconds` gets the time of each stage added to it: `engine` (the JVM and the tables),
+    `plan` (planning and submitting the job), `job` (the job's run while its rows are
+    collected) and `collect` (making alerts of the rows).
+    """
+    stages = seconds if seconds is not None else {}
     groups: dict[tuple[str, ...], list[Catalog]] = {}
     for catalog in catalogs:
         groups.setdefault(catalog.views_key(), []).append(catalog)
     found: dict[str, list[FraudAlert]] = {catalog.name: [] for catalog in catalogs}
     for members in groups.values():
-        for name, alert in _run(settings, source(), members):
+        for name, alert in _run(settings, source(), members, stages):
             found[name].append(alert)
     return found
 
 
 def _run(
-    settings: Settings, source: Source, catalogs: list[Catalog]
+    settings: Settings, source: Source, catalogs: list[Catalog], stages: dict[str, float]
 ) -> list[tuple[str, FraudAlert]]:
     """One bounded job over `source` holding every rule of `catalogs`, tagged by catalog."""
+    began = time.monotonic()
     view_settings = settings.model_copy(update={"rule_params": catalogs[0].overrides})
     env = create_environment(view_settings, jars=[connector_jar(settings)])
     env.get_config().set("pipeline.name", "streamguard-backtest")
@@ -77,11 +88,24 @@ def _run(
         for catalog in catalogs
         for rule in catalog.rules
     )
-    with env.execute_sql(query).collect() as rows:
-        return [_tagged(row) for row in rows]
+    _add(stages, "engine", began)
+    began = time.monotonic()
+    result = env.execute_sql(query)
+    _add(stages, "plan", began)
+    began = time.monotonic()
+    with result.collect() as rows:
+        values = [tuple(row) for row in rows]
+    _add(stages, "job", began)
+    began = time.monotonic()
+    tagged = [_tagged(row) for row in values]
+    _add(stages, "collect", began)
+    return tagged
 
 
-def _tagged(row: Any) -> tuple[str, FraudAlert]:
-    values = tuple(row)
+def _add(stages: dict[str, float], name: str, began: float) -> None:
+    stages[name] = stages.get(name, 0.0) + time.monotonic() - began
+
+
+def _tagged(values: tuple[Any, ...]) -> tuple[str, FraudAlert]:
     alert = FraudAlert.model_validate(dict(zip(ALERT_FIELDS, values[1:], strict=True)))
     return str(values[0]), alert

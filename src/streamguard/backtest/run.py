@@ -103,10 +103,12 @@ def backtest(
     # the last of the period (the ledger keeps each one's append time), 1 ms past it included.
     group = f"streamguard-backtest-{uuid.uuid4().hex[:8]}"
     start_ms, end_ms = to_epoch_ms(span[0]), to_epoch_ms(span[1]) + 1
+    stages: dict[str, float] = {}
     found = catalog_alerts(
         settings,
         lambda: Source.kafka_between(settings, start_ms, end_ms, group),
         [live, candidate],
+        stages,
     )
     replayed_s = time.monotonic() - began
     alerts = {name: [a for a in found[name] if period.holds(a)] for name in found}
@@ -137,6 +139,7 @@ def backtest(
             )
             for name in (LIVE, CANDIDATE)
         }
+        decided = time.monotonic()
         total = reads.count_transactions(conn, period.start, period.end)
         flagged = {tx for run in runs.values() for tx in (*run.alerts, *run.actions)}
         truth = compare.truth_from(
@@ -158,7 +161,13 @@ def backtest(
             for change in changed
             if change.transaction_id in times
         ],
-        "seconds": {"replay": round(replayed_s, 2), "total": round(time.monotonic() - began, 2)},
+        "seconds": {
+            "replay": round(replayed_s, 2),
+            **{name: round(s, 2) for name, s in stages.items()},
+            "decide": round(decided - began - replayed_s, 2),
+            "compare": round(time.monotonic() - decided, 2),
+            "total": round(time.monotonic() - began, 2),
+        },
         "replay_tx_per_s": round(total / replayed_s) if replayed_s else None,
     }
 
