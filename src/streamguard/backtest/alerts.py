@@ -1,10 +1,11 @@
 """The catalogs' alerts over a bounded history: one Flink job reads it once for all of them.
 
 Each catalog's rules run as in the live job (the same tables, views and event-time semantics),
-their alerts tagged with the catalog's name and collected back to Python. No sink is written:
-a backtest never touches a live topic. Catalogs whose shared views render differently (a
-window override read by a view) cannot share one plan of the views, so each such group gets a
-job of its own.
+their alerts collected back to Python. A rule that two catalogs render alike runs once and its
+alerts count for both: a threshold change replays the catalog plus one rule, not two catalogs.
+No sink is written: a backtest never touches a live topic. Catalogs whose shared views render
+differently (a window override read by a view) cannot share one plan of the views, so each
+such group gets a job of its own.
 """
 
 from __future__ import annotations
@@ -66,15 +67,31 @@ def catalog_alerts(
         groups.setdefault(catalog.views_key(), []).append(catalog)
     found: dict[str, list[FraudAlert]] = {catalog.name: [] for catalog in catalogs}
     for members in groups.values():
-        for name, alert in _run(settings, source(), members, stages):
-            found[name].append(alert)
+        for names, alert in _run(settings, source(), members, stages):
+            for name in names:
+                found[name].append(alert)
     return found
+
+
+def distinct_rules(catalogs: list[Catalog]) -> dict[str, list[str]]:
+    """Each distinct rule's alert SQL (as its catalog renders it) -> the catalogs that have it.
+
+    Catalogs that render a rule alike get the same alerts from it (their views are alike too:
+    see views_key), so the job runs it once; a threshold change then adds one rule, not a
+    catalog.
+    """
+    owners: dict[str, list[str]] = {}
+    for catalog in catalogs:
+        for rule in catalog.rules:
+            owners.setdefault(rule.alert_sql(catalog.overrides), []).append(catalog.name)
+    return owners
 
 
 def _run(
     settings: Settings, source: Source, catalogs: list[Catalog], stages: dict[str, float]
-) -> list[tuple[str, FraudAlert]]:
-    """One bounded job over `source` holding every rule of `catalogs`, tagged by catalog."""
+) -> list[tuple[list[str], FraudAlert]]:
+    """One bounded job over `source` holding each distinct rule of `catalogs` once; every
+    alert with the names of the catalogs it belongs to."""
     began = time.monotonic()
     view_settings = settings.model_copy(update={"rule_params": catalogs[0].overrides})
     env = create_environment(view_settings, jars=[connector_jar(settings)])
@@ -83,10 +100,10 @@ def _run(
         {name for c in catalogs for name in columns_read(c.rules, c.overrides)},
     )
     register_tables(env, view_settings, source, {"connector": "blackhole"}, columns=columns)
+    owners = list(distinct_rules(catalogs).items())
     query = "\nUNION ALL\n".join(
-        f"SELECT '{catalog.name}' AS catalog, a.* FROM (\n{rule.alert_sql(catalog.overrides)}\n) a"
-        for catalog in catalogs
-        for rule in catalog.rules
+        f"SELECT {index} AS rule_index, a.* FROM (\n{sql}\n) a"
+        for index, (sql, _) in enumerate(owners)
     )
     _add(stages, "engine", began)
     began = time.monotonic()
@@ -97,7 +114,7 @@ def _run(
         values = [tuple(row) for row in rows]
     _add(stages, "job", began)
     began = time.monotonic()
-    tagged = [_tagged(row) for row in values]
+    tagged = [(owners[row[0]][1], _alert(row[1:])) for row in values]
     _add(stages, "collect", began)
     return tagged
 
@@ -106,6 +123,5 @@ def _add(stages: dict[str, float], name: str, began: float) -> None:
     stages[name] = stages.get(name, 0.0) + time.monotonic() - began
 
 
-def _tagged(values: tuple[Any, ...]) -> tuple[str, FraudAlert]:
-    alert = FraudAlert.model_validate(dict(zip(ALERT_FIELDS, values[1:], strict=True)))
-    return str(values[0]), alert
+def _alert(values: tuple[Any, ...]) -> FraudAlert:
+    return FraudAlert.model_validate(dict(zip(ALERT_FIELDS, values, strict=True)))
