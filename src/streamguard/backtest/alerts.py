@@ -25,6 +25,7 @@ from streamguard.rules.engine import (
     create_environment,
     register_tables,
 )
+from streamguard.rules.functions import collected_rows
 from streamguard.rules.replay import ALERT_FIELDS
 
 
@@ -110,8 +111,7 @@ def _run(
     result = env.execute_sql(query)
     _add(stages, "plan", began)
     began = time.monotonic()
-    with result.collect() as rows:
-        values = [tuple(row) for row in rows]
+    values = collected_rows(result)
     _add(stages, "job", began)
     began = time.monotonic()
     tagged = [(owners[row[0]][1], _alert(row[1:])) for row in values]
@@ -123,5 +123,5 @@ def _add(stages: dict[str, float], name: str, began: float) -> None:
     stages[name] = stages.get(name, 0.0) + time.monotonic() - began
 
 
-def _alert(values: tuple[Any, ...]) -> FraudAlert:
+def _alert(values: list[Any]) -> FraudAlert:
     return FraudAlert.model_validate(dict(zip(ALERT_FIELDS, values, strict=True)))
