@@ -16,8 +16,14 @@ starts it again on the same ports and stores nothing, so an experiment costs onl
 `--variant NAME=SRC` (repeatable) runs the backtest from another source tree (a `src` folder,
 e.g. `git archive HEAD~1 src | tar -x -C /tmp/before`), alternated round by round with the
 others like the parallelism levels, for side-by-side ratios; every run's alerts, actions and
-changes must be identical, or the bench exits 1. Each run's stages (JVM and tables, job,
-decide, compare) are printed where the backtest reports them.
+changes must be identical, or the bench exits 1. Each run's stages (engine: the JVM and the
+tables; plan: planning and submitting the job; job: its run while the alerts are collected;
+collect: making alerts of the rows; decide; compare) are printed where the backtest reports
+them.
+
+On the 2 shared cores, 1,000,000 transactions, parallelism 1, median of 3: 40.2 s wall (replay
+33.4 s = 29,931 tx/s), against 137.1 s before each distinct rule ran once and 97.0 s before the
+alerts reached Python in bulk (git log has each step's side-by-side run).
 """
 
 from __future__ import annotations
