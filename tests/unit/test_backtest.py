@@ -1,4 +1,4 @@
-"""The backtest's comparison and its lists as they stood: pure values, no services."""
+"""The backtest's comparison, its lists as they stood and its rules: pure values, no services."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from streamguard.backtest.alerts import Catalog, distinct_rules
 from streamguard.backtest.lists import ListTimeline
 from streamguard.domain.backtest import (
     CatalogRun,
@@ -18,6 +19,7 @@ from streamguard.domain.backtest import (
     quality,
     truth_from,
 )
+from streamguard.rules.catalog import load_rules
 from streamguard.store.backtest_reads import ListChange
 
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=timezone.utc)
@@ -100,3 +102,16 @@ def test_a_set_that_is_not_rule_param_value_is_refused(text: str) -> None:
 
     with pytest.raises(typer.BadParameter, match="RULE.param=value"):
         parse_sets([text])
+
+
+def test_a_rule_both_catalogs_render_alike_runs_once_for_both() -> None:
+    rules = load_rules()
+    live = Catalog("live", rules, {})
+    raised = Catalog("candidate", rules, {"HIGH_AMOUNT.threshold_brl": "5000"})
+    owners = distinct_rules([live, raised])
+    assert len(owners) == len(rules) + 1
+    assert sorted(map(tuple, owners.values())) == sorted(
+        [("live", "candidate")] * (len(rules) - 1) + [("live",), ("candidate",)]
+    )
+    (only_raised,) = [sql for sql, names in owners.items() if names == ["candidate"]]
+    assert "amount > 5000" in only_raised

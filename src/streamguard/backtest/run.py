@@ -113,7 +113,8 @@ def backtest(
             f"no stored transaction has an event time from {period.start} to {period.end}"
         )
     used = history_from if history_from != history.AUTO else _history_of(settings, span[0])
-    found = _replay(settings, url, used, span, [live, candidate])
+    stages: dict[str, float] = {}
+    found = _replay(settings, url, used, span, [live, candidate], stages)
     replayed_s = time.monotonic() - began
     alerts = {name: [a for a in found[name] if period.holds(a)] for name in found}
     thresholds = Thresholds(settings.decision_review_score, settings.decision_block_score)
@@ -129,8 +130,8 @@ def backtest(
             merchants=timeline.ever_listed("MERCHANT"),
             devices=timeline.ever_listed("DEVICE"),
         )
-        decided = {a.transaction_id for found in alerts.values() for a in found} | set(listed)
-        rank = reads.merchant_rank_in(conn, period.start, period.end, decided)
+        brought = {a.transaction_id for found in alerts.values() for a in found} | set(listed)
+        rank = reads.merchant_rank_in(conn, period.start, period.end, brought)
         before = reads.merchant_counts_before(conn, period.start, {m for m, _ in rank.values()})
         clock = MerchantClock(before, rank)
         runs = {
@@ -148,6 +149,7 @@ def backtest(
             )
             for name in (LIVE, CANDIDATE)
         }
+        decided = time.monotonic()
         total = reads.count_transactions(conn, period.start, period.end)
         flagged = {tx for run in runs.values() for tx in (*run.alerts, *run.actions)}
         truth = compare.truth_from(
@@ -170,7 +172,13 @@ def backtest(
             for change in changed
             if change.transaction_id in times
         ],
-        "seconds": {"replay": round(replayed_s, 2), "total": round(time.monotonic() - began, 2)},
+        "seconds": {
+            "replay": round(replayed_s, 2),
+            **{name: round(s, 2) for name, s in stages.items()},
+            "decide": round(decided - began - replayed_s, 2),
+            "compare": round(time.monotonic() - decided, 2),
+            "total": round(time.monotonic() - began, 2),
+        },
         "replay_tx_per_s": round(total / replayed_s) if replayed_s else None,
     }
 
@@ -195,6 +203,7 @@ def _replay(
     used: str,
     span: tuple[datetime, datetime],
     catalogs: list[Catalog],
+    stages: dict[str, float],
 ) -> dict[str, list[FraudAlert]]:
     """The catalogs' alerts over the span of append times, read from the topic or the ledger."""
     if used == history.TOPIC:
@@ -203,14 +212,17 @@ def _replay(
         group = f"streamguard-backtest-{uuid.uuid4().hex[:8]}"
         start_ms, end_ms = to_epoch_ms(span[0]), to_epoch_ms(span[1]) + 1
         return catalog_alerts(
-            settings, lambda: Source.kafka_between(settings, start_ms, end_ms, group), catalogs
+            settings,
+            lambda: Source.kafka_between(settings, start_ms, end_ms, group),
+            catalogs,
+            stages,
         )
     with tempfile.TemporaryDirectory(prefix="streamguard-backtest-") as folder:
         path = Path(folder) / "history.jsonl"
         with psycopg.connect(db_url) as conn:
             conn.read_only = True
             history.export_ledger(conn, span[0], span[1], columns_of(catalogs), path)
-        return catalog_alerts(settings, lambda: Source.ledger_file(path), catalogs)
+        return catalog_alerts(settings, lambda: Source.ledger_file(path), catalogs, stages)
 
 
 def _rules_by_tx(alerts: list[FraudAlert]) -> dict[str, frozenset[str]]:
