@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from array import array
+from dataclasses import replace
 
 import pytest
 
@@ -86,6 +87,23 @@ def test_lag_trends_tell_keeping_up_from_falling_behind() -> None:
     assert lags["streamguard-decide"]["end"] == 200
     assert not lags["streamguard-rules"]["sustained"]
     assert lags["streamguard-rules"]["coarse"]
+
+
+def test_the_rules_lag_is_live_when_its_metrics_gave_every_sample() -> None:
+    samples = [replace(s, rules_live=True) for s in _samples()]
+    samples = [
+        replace(s, committed={**s.committed, "streamguard-rules": int(s.produced) - 300})
+        for s in samples
+    ]
+    lags = report.lag_trends(samples, (101.0, 110.0), offered_per_s=1000)
+    assert not lags["streamguard-rules"]["coarse"]  # every sample counts, not just new commits
+    assert lags["streamguard-rules"]["sustained"]
+    assert lags["streamguard-rules"]["end"] == 300
+    # one sample that fell back to the checkpointed offsets makes the whole window coarse
+    samples[4] = replace(samples[4], rules_live=False)
+    assert report.lag_trends(samples, (101.0, 110.0), offered_per_s=1000)["streamguard-rules"][
+        "coarse"
+    ]
 
 
 def test_resources_over_the_window_only() -> None:

@@ -1,8 +1,9 @@
 """What the benchmark watches while the load runs: offsets, lag, CPU and memory per component.
 
 Offsets come from Kafka (what was produced), from PostgreSQL's consumer_offsets (what `decide`
-and any other exactly-once consumer have committed) and from Kafka's committed offsets of the
-Flink rules job (updated at each checkpoint, so that lag is coarse).
+and any other exactly-once consumer have committed). The Flink rules job's position is what its
+sources have read, from the job's metrics through the REST API (at most a second old), or,
+before the job reports any, the offsets it commits to Kafka at each checkpoint (coarse).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class ProgressSample:
     resources: dict[str, tuple[float, float]] = field(default_factory=dict)
     rules_state: str | None = None
     rules_restarts: int | None = None
+    rules_live: bool = False  # the rules job's position came from its metrics, not a checkpoint
 
     def lag(self, group: str) -> int | None:
         """How many transactions the group has yet to commit."""
@@ -79,7 +81,8 @@ class OffsetProbe:
         return total
 
     def committed(self) -> dict[str, int]:
-        """Offsets committed on `transactions` by each consumer group."""
+        """Offsets committed on `transactions` by each consumer group (for the rules job, the
+        Kafka-committed ones; `rules_read` is its live position)."""
         rows = self.conn.execute(
             "SELECT group_id, sum(next_offset) FROM consumer_offsets WHERE topic = %s"
             " GROUP BY group_id",
@@ -110,6 +113,18 @@ class OffsetProbe:
             return job.get("state"), int(float(restarts)) if restarts is not None else None
         except (OSError, ValueError, KeyError):
             return None, None
+
+    def rules_read(self) -> int | None:
+        """What the rules job's sources have read since the job started (None: no figure).
+
+        After a restart the count starts again from the restored checkpoint, so it is then
+        below the committed offsets until it passes them: `sample` takes the larger."""
+        from streamguard.rules import rest
+
+        found = rest.job(self.settings)
+        if found is None or found.state != "RUNNING":
+            return None
+        return rest.records_read(self.settings, found)
 
     def close(self) -> None:
         """Release the Kafka and PostgreSQL connections."""
@@ -173,14 +188,19 @@ class ResourceProbe:
 def sample(offsets: OffsetProbe, resources: ResourceProbe) -> ProgressSample:
     """One progress sample."""
     state, restarts = offsets.rules_job()
+    committed = offsets.committed()
+    read, live = offsets.rules_read(), False
+    if read is not None and read >= committed.get(RULES_GROUP, 0):
+        committed[RULES_GROUP], live = read, True
     return ProgressSample(
         at_s=time.time(),
         produced=offsets.end_offset(topics.TRANSACTIONS),
         alerts_produced=offsets.end_offset(topics.FRAUD_ALERTS),
-        committed=offsets.committed(),
+        committed=committed,
         resources=resources.sample(),
         rules_state=state,
         rules_restarts=restarts,
+        rules_live=live,
     )
 
 
@@ -194,4 +214,5 @@ def as_dict(sample_: ProgressSample) -> dict[str, Any]:
         "resources": {k: list(v) for k, v in sample_.resources.items()},
         "rules_state": sample_.rules_state,
         "rules_restarts": sample_.rules_restarts,
+        "rules_live": sample_.rules_live,
     }

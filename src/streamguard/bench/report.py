@@ -61,7 +61,8 @@ def lag_trends(
     groups = sorted({g for s in inside for g in s.committed})
     result = {}
     for group in groups:
-        coarse = group == RULES_GROUP
+        # the rules job's position is coarse unless its metrics gave it all along
+        coarse = group == RULES_GROUP and not all(s.rules_live for s in inside)
         trend = metrics.lag_trend(lag_points(inside, group, window[0], coarse), offered_per_s)
         if trend is not None:
             result[group] = {
@@ -164,8 +165,9 @@ def step(
 ) -> dict[str, Any]:
     """All the figures of one load step.
 
-    The rules job's lag is known only at its checkpoints; `judge_coarse` says whether the
-    window is long enough (several checkpoints) for that lag's trend to count.
+    The rules job's lag is read from its metrics; where they were missing it was known only at
+    its checkpoints, and `judge_coarse` says whether the window is long enough (several
+    checkpoints) for that lag's trend to count.
     """
     duration = window[1] - window[0]
     produced = value_at(samples, window[1]) - value_at(samples, window[0])

@@ -258,6 +258,9 @@ def create_environment(
         # Each rule's INSERT expands the shared views anew; planning equal sub-plans once lets
         # every per-account rule read one account_history operator instead of one each.
         "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
+        # The REST API's metrics (the bench's and the console's live figures) at most 1 s
+        # old, not 10 s: they are fetched only when someone asks.
+        "metrics.fetcher.update-interval": "1000",
     }
     options["rest.port"] = str(ui_port)
     options["pipeline.jars"] = ";".join(jar.as_uri() for jar in [*(jars or []), functions_jar()])

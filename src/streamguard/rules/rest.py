@@ -27,6 +27,8 @@ _CURRENT = re.compile(
     r"\.currentOffset$"
 )
 _PENDING = re.compile(r"^(?P<subtask>\d+)\.(?:.*\.)?pendingRecords$")
+#: A source operator's records emitted, per subtask (`0.Source__transactions_raw[1].numRecordsOut`).
+_SOURCE_OUT = re.compile(r"^\d+\.Source__[^.]*\.numRecordsOut$")
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,27 @@ def source_progress(
             elif _PENDING.match(name):
                 pending = (pending or 0) + number
     return SourceProgress(positions, pending)
+
+
+def records_read(settings: Settings, flink_job: FlinkJob, timeout_s: float = 1.0) -> int | None:
+    """How many records the job's sources have read since it started, every subtask summed
+    (None when the API does not answer or has no figure yet). Unlike the committed offsets,
+    which move at each checkpoint, this is at most a second old (`metrics.fetcher.update-interval`
+    in rules/engine.py)."""
+    base = base_url(settings)
+    total: int | None = None
+    for vertex in flink_job.source_vertices:
+        url = f"{base}/jobs/{flink_job.jid}/vertices/{vertex}/metrics"
+        try:
+            wanted = [m["id"] for m in _get(url, timeout_s) if _SOURCE_OUT.match(m["id"])]
+            if not wanted:
+                continue
+            query = urllib.parse.urlencode({"get": ",".join(wanted)})
+            values = [_number(m.get("value")) for m in _get(f"{url}?{query}", timeout_s)]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        total = (total or 0) + sum(v for v in values if v is not None)
+    return total
 
 
 def _number(value: object) -> int | None:
