@@ -99,9 +99,17 @@ def test_the_rules_lag_is_live_when_its_metrics_gave_every_sample() -> None:
     assert not lags["streamguard-rules"]["coarse"]  # every sample counts, not just new commits
     assert lags["streamguard-rules"]["sustained"]
     assert lags["streamguard-rules"]["end"] == 300
-    # one sample that fell back to the checkpointed offsets makes the whole window coarse
-    samples[4] = replace(samples[4], rules_live=False)
-    assert report.lag_trends(samples, (101.0, 110.0), offered_per_s=1000)["streamguard-rules"][
+    # a sample without a live figure (its REST call timed out) is skipped, not mixed in: the
+    # checkpointed offset it holds would pass for a lag of thousands
+    samples[4] = replace(
+        samples[4], rules_live=False, committed={**samples[4].committed, "streamguard-rules": 0}
+    )
+    lags = report.lag_trends(samples, (101.0, 110.0), offered_per_s=1000)
+    assert not lags["streamguard-rules"]["coarse"]
+    assert lags["streamguard-rules"]["max"] == 300
+    # with no live figure at all, the checkpointed offsets are all there is: coarse
+    coarse = [replace(s, rules_live=False) for s in samples]
+    assert report.lag_trends(coarse, (101.0, 110.0), offered_per_s=1000)["streamguard-rules"][
         "coarse"
     ]
 

@@ -61,9 +61,14 @@ def lag_trends(
     groups = sorted({g for s in inside for g in s.committed})
     result = {}
     for group in groups:
-        # the rules job's position is coarse unless its metrics gave it all along
-        coarse = group == RULES_GROUP and not all(s.rules_live for s in inside)
-        trend = metrics.lag_trend(lag_points(inside, group, window[0], coarse), offered_per_s)
+        considered, coarse = inside, False
+        if group == RULES_GROUP:
+            # The rules job's position from its metrics where it has one (a REST call that
+            # timed out under load leaves a sample without it, and that sample is skipped);
+            # only a window with none falls back to the checkpointed offsets, coarse.
+            live = [s for s in inside if s.rules_live]
+            considered, coarse = (live, False) if live else (inside, True)
+        trend = metrics.lag_trend(lag_points(considered, group, window[0], coarse), offered_per_s)
         if trend is not None:
             result[group] = {
                 "growth_per_s": round(trend.growth_per_s, 1),
