@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from streamguard.config import Settings
 from streamguard.domain.models import FraudAlert
@@ -26,7 +25,7 @@ from streamguard.rules.engine import (
     register_tables,
 )
 from streamguard.rules.functions import collected_rows
-from streamguard.rules.replay import ALERT_FIELDS
+from streamguard.rules.replay import alert_of
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ def _run(
     values = collected_rows(result)
     _add(stages, "job", began)
     began = time.monotonic()
-    tagged = [(owners[row[0]][1], _alert(row[1:])) for row in values]
+    tagged = [(owners[row[0]][1], alert_of(row[1:])) for row in values]
     _add(stages, "collect", began)
     return tagged
 
@@ -124,7 +123,3 @@ def columns_of(catalogs: list[Catalog]) -> list[str]:
 
 def _add(stages: dict[str, float], name: str, began: float) -> None:
     stages[name] = stages.get(name, 0.0) + time.monotonic() - began
-
-
-def _alert(values: list[Any]) -> FraudAlert:
-    return FraudAlert.model_validate(dict(zip(ALERT_FIELDS, values, strict=True)))

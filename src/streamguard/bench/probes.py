@@ -19,6 +19,7 @@ import psutil
 
 from streamguard.config import Settings
 from streamguard.kafka import topics
+from streamguard.rules.rest import FlinkJob
 from streamguard.stack.process import Paths, read_pid
 
 RULES_GROUP = "streamguard-rules"
@@ -61,6 +62,7 @@ class OffsetProbe:
             {"bootstrap.servers": settings.bootstrap_servers, "group.id": RULES_GROUP}
         )
         self.conn = connect(settings, autocommit=True)
+        self._job: FlinkJob | None = None
         self.partitions = {
             name: list(range(count))
             for name, count in (
@@ -121,10 +123,17 @@ class OffsetProbe:
         below the committed offsets until it passes them: `sample` takes the larger."""
         from streamguard.rules import rest
 
-        found = rest.job(self.settings)
-        if found is None or found.state != "RUNNING":
-            return None
-        return rest.records_read(self.settings, found)
+        # The job and its source vertices are asked for once, not each second: a new job (a
+        # restarted rules process) makes the metrics call fail, and the next sample asks again.
+        if self._job is None:
+            found = rest.job(self.settings)
+            if found is None or found.state != "RUNNING":
+                return None
+            self._job = found
+        read = rest.records_read(self.settings, self._job)
+        if read is None:
+            self._job = None
+        return read
 
     def close(self) -> None:
         """Release the Kafka and PostgreSQL connections."""

@@ -7,6 +7,7 @@ to the end of time, so every window closes and the run ends. The rule tests use 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,10 @@ def replay(settings: Settings, path: Path, *, rules: list[Rule] | None = None) -
     alerts = []
     with env.execute_sql(query).collect() as rows:
         for row in rows:
-            alerts.append(_alert(row))
+            alerts.append(alert_of(tuple(row)))
     return alerts
 
 
-def _alert(row: Any) -> FraudAlert:
-    return FraudAlert.model_validate(dict(zip(ALERT_FIELDS, tuple(row), strict=True)))
+def alert_of(values: Sequence[Any]) -> FraudAlert:
+    """An alert from a row of a rule's alert query (its columns in ALERT_FIELDS order)."""
+    return FraudAlert.model_validate(dict(zip(ALERT_FIELDS, values, strict=True)))

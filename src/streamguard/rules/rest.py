@@ -89,23 +89,33 @@ def job(settings: Settings, timeout_s: float = 1.0) -> FlinkJob | None:
     )
 
 
+def _vertex_metrics(
+    settings: Settings, flink_job: FlinkJob, vertex: str, wanted: re.Pattern[str], timeout_s: float
+) -> dict[str, object]:
+    """The values of the vertex's metrics whose names match `wanted` ({} when none does).
+    Raises OSError/ValueError/KeyError/TypeError when the API does not answer sensibly."""
+    url = f"{base_url(settings)}/jobs/{flink_job.jid}/vertices/{vertex}/metrics"
+    names = [m["id"] for m in _get(url, timeout_s) if wanted.match(m["id"])]
+    if not names:
+        return {}
+    query = urllib.parse.urlencode({"get": ",".join(names)})
+    return {m["id"]: m.get("value") for m in _get(f"{url}?{query}", timeout_s)}
+
+
+_UNANSWERED = (OSError, ValueError, KeyError, TypeError)
+_PROGRESS = re.compile(f"{_CURRENT.pattern}|{_PENDING.pattern}")
+
+
 def source_progress(
     settings: Settings, flink_job: FlinkJob, timeout_s: float = 1.0
 ) -> SourceProgress:
     """The job's Kafka positions per partition and its pending records (empty on no answer)."""
-    base = base_url(settings)
     positions: dict[TopicPartition, int] = {}
     pending: int | None = None
     for vertex in flink_job.source_vertices:
-        url = f"{base}/jobs/{flink_job.jid}/vertices/{vertex}/metrics"
         try:
-            names = [m["id"] for m in _get(url, timeout_s)]
-            wanted = [n for n in names if _CURRENT.match(n) or _PENDING.match(n)]
-            if not wanted:
-                continue
-            query = urllib.parse.urlencode({"get": ",".join(wanted)})
-            values = {m["id"]: m.get("value") for m in _get(f"{url}?{query}", timeout_s)}
-        except (OSError, ValueError, KeyError, TypeError):
+            values = _vertex_metrics(settings, flink_job, vertex, _PROGRESS, timeout_s)
+        except _UNANSWERED:
             continue
         for name, value in values.items():
             number = _number(value)
@@ -125,19 +135,15 @@ def records_read(settings: Settings, flink_job: FlinkJob, timeout_s: float = 1.0
     (None when the API does not answer or has no figure yet). Unlike the committed offsets,
     which move at each checkpoint, this is at most a second old (`metrics.fetcher.update-interval`
     in rules/engine.py)."""
-    base = base_url(settings)
     total: int | None = None
     for vertex in flink_job.source_vertices:
-        url = f"{base}/jobs/{flink_job.jid}/vertices/{vertex}/metrics"
         try:
-            wanted = [m["id"] for m in _get(url, timeout_s) if _SOURCE_OUT.match(m["id"])]
-            if not wanted:
-                continue
-            query = urllib.parse.urlencode({"get": ",".join(wanted)})
-            values = [_number(m.get("value")) for m in _get(f"{url}?{query}", timeout_s)]
-        except (OSError, ValueError, KeyError, TypeError):
+            values = _vertex_metrics(settings, flink_job, vertex, _SOURCE_OUT, timeout_s)
+        except _UNANSWERED:
             return None
-        total = (total or 0) + sum(v for v in values if v is not None)
+        if values:
+            numbers = (_number(v) for v in values.values())
+            total = (total or 0) + sum(n for n in numbers if n is not None)
     return total
 
 
