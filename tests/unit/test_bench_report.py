@@ -220,3 +220,39 @@ def test_rules_job_restarts_during_the_step() -> None:
         "states_seen": ["NO ANSWER", "RESTARTING", "RUNNING"],
         "unanswered_samples": 1,
     }
+
+
+def test_cpu_per_transaction_of_each_component_and_the_pipeline() -> None:
+    use = {
+        "generator": {"cpu_mean_pct": 20.0},
+        "kafka": {"cpu_mean_pct": 25.0},
+        "rules": {"cpu_mean_pct": 50.0},
+        "machine": {"cpu_mean_pct": 190.0},
+        "outside": {"cpu_mean_pct": 5.0},
+    }
+    per_tx = report.cpu_per_tx(use, offered_per_s=5000.0)
+    # 50% of a core for 5,000 tx/s is 0.5 s of CPU a second over 5,000: 100 µs each
+    assert per_tx["rules"] == 100.0
+    assert per_tx["generator"] == 40.0
+    # the pipeline leaves out the load generator and the machine-wide figures
+    assert per_tx["pipeline"] == 150.0
+    assert report.cpu_per_tx(use, offered_per_s=0.0) == {}
+    assert _step()["cpu_us_per_tx"]["pipeline"] > 0
+
+
+def test_cpu_and_transaction_recall_targets() -> None:
+    fast = _step(20000)
+    fast["cpu_us_per_tx"] = {"pipeline": 80.0}
+    slow = _step(20000)
+    slow["cpu_us_per_tx"] = {"pipeline": 240.0}
+    assert report.targets([fast])["cpu_per_tx_at_20000"]["met"]
+    assert not report.targets([slow])["cpu_per_tx_at_20000"]["met"]
+    assert report.targets([_step(5000)])["cpu_per_tx_at_20000"]["met"] is None
+    # every incident caught but too few of its transactions: the velocity target is not met
+    step = _step(5000)
+    step["quality"]["per_scenario"]["velocity_burst"] = {"recall": 0.6, "incident_recall": 1.0}
+    recalls = report.targets([step])["recall_deterministic_scenarios"]
+    assert not recalls["velocity_burst"]["met"]
+    assert recalls["velocity_burst"]["transaction_recall_target"] == 0.95
+    step["quality"]["per_scenario"]["velocity_burst"]["recall"] = 0.96
+    assert report.targets([step])["recall_deterministic_scenarios"]["velocity_burst"]["met"]

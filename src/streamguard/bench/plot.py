@@ -160,5 +160,11 @@ def _targets(ax: Any, report: dict[str, Any]) -> None:
             f"recall {scenario}: tx {figures['transaction_recall']}, "
             f"incidents {figures['incident_recall']}"
         )
+    cpu = t.get("cpu_per_tx_at_20000", {})
+    if cpu:
+        lines.append(
+            f"pipeline CPU < {cpu['target_us_per_tx']:.0f} µs/tx at 20,000 tx/s: "
+            f"{cpu['pipeline_us_per_tx']} → {'met' if cpu['met'] else 'NOT met'}"
+        )
     ax.axis("off")
     ax.text(0.0, 1.0, "\n".join(lines), va="top", family="monospace", fontsize=9)

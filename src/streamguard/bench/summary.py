@@ -19,6 +19,7 @@ def _rows(step: dict[str, Any]) -> list[tuple[str, str]]:
     overall = step["quality"]["overall"]["by_pipeline"]
     ratios = step.get("vs_limits", {})
     use = step["resources"]
+    per_tx = step.get("cpu_us_per_tx", {})
     return [
         ("offered tx/s", _n(t["offered_per_s"])),
         ("stored tx/s", _n(t["stored_per_s"])),
@@ -35,6 +36,7 @@ def _rows(step: dict[str, Any]) -> list[tuple[str, str]]:
             for name, r in ratios.items()
         ],
         *[(f"CPU % {name}", _n(figures["cpu_mean_pct"])) for name, figures in sorted(use.items())],
+        *[(f"CPU µs/tx {name}", _n(us)) for name, us in sorted(per_tx.items()) if us is not None],
     ]
 
 
