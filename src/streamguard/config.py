@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     flink_heap_mb: int = 2560
     flink_parallelism: int = 1
     flink_remote: str = ""  # HOST:PORT of an existing cluster's REST endpoint
-    watermark_delay_s: int = 2
+    # The out-of-order bound; fractions of a second are allowed (a shorter one alerts sooner).
+    watermark_delay_s: float = Field(default=2.0, ge=0)
     idle_timeout_s: int = 30
     # Event-time sanity against Kafka's append time (domain/event_time.py): a transaction more
     # than this far ahead of its arrival, or this much older, is dead-lettered and never moves

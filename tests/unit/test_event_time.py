@@ -102,3 +102,13 @@ def test_split_skips_heartbeats_but_not_a_look_alike() -> None:
     assert batch.transactions == []
     assert [d.offset for d in batch.dead] == [1, 2]
     assert batch.offsets == {(topics.TRANSACTIONS, 0): 3}
+
+
+def test_the_watermark_delay_takes_fractions_of_a_second() -> None:
+    from streamguard.rules.engine import watermark_interval
+
+    assert watermark_interval(2) == "INTERVAL '2.000' SECOND"
+    assert watermark_interval(0.5) == "INTERVAL '0.500' SECOND"
+    assert Settings(watermark_delay_s=0.25).watermark_delay_s == 0.25
+    with pytest.raises(ValueError):
+        Settings(watermark_delay_s=-1)

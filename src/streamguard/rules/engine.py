@@ -367,7 +367,7 @@ def register_transactions(
         f"CREATE TEMPORARY TABLE transactions_raw (\n    {declared},\n"
         f"    {source.append_ts},\n"
         f"    ts AS {source.event_time.format(**skew)},\n"
-        f"    WATERMARK FOR ts AS ts - INTERVAL '{settings.watermark_delay_s}' SECOND\n"
+        f"    WATERMARK FOR ts AS ts - {watermark_interval(settings.watermark_delay_s)}\n"
         f") WITH ({_with(source.connector_options)})"
     )
     env.execute_sql(valid_transactions_view(settings, names))
@@ -375,6 +375,12 @@ def register_transactions(
     rules = load_rules()
     for view in load_views():
         env.execute_sql(view.create_sql(rules, settings.rule_params))
+
+
+def watermark_interval(delay_s: float) -> str:
+    """The watermark's delay as a Flink SQL interval, to the millisecond (`INTERVAL '0.500'
+    SECOND`): Flink's SECOND interval takes a fraction, which the plain int did not allow."""
+    return f"INTERVAL '{delay_s:.3f}' SECOND"
 
 
 def kafka_alerts_sink(settings: Settings) -> dict[str, str]:
