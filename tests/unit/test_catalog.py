@@ -16,7 +16,12 @@ from streamguard.rules.catalog import (
     parse_rule,
     parse_view,
 )
-from streamguard.rules.engine import latest_checkpoint
+from streamguard.rules.engine import (
+    STATE_FORMAT,
+    checkpoint_root,
+    drop_unreadable_checkpoints,
+    latest_checkpoint,
+)
 from streamguard.rules.runner import prune_checkpoints
 
 RULE_IDS = [
@@ -145,7 +150,7 @@ def test_rule_ids_must_be_unique(tmp_path: Path) -> None:
 
 
 def _checkpoint(root: Path, job: str, n: int, mtime: float, complete: bool = True) -> Path:
-    folder = root / "flink" / "checkpoints" / job / f"chk-{n}"
+    folder = root / "flink" / "checkpoints" / STATE_FORMAT / job / f"chk-{n}"
     folder.mkdir(parents=True)
     if complete:
         (folder / "_metadata").write_bytes(b"meta")
@@ -163,13 +168,27 @@ def test_latest_checkpoint_is_the_newest_completed_one(tmp_path: Path) -> None:
     assert latest_checkpoint(settings) == newest
 
 
+def test_checkpoints_of_an_older_state_layout_are_never_restored(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, state_dir=tmp_path)
+    assert drop_unreadable_checkpoints(settings) == []
+    # an older release kept its jobs' folders straight under flink/checkpoints
+    legacy = tmp_path / "flink" / "checkpoints" / "job-legacy" / "chk-9"
+    legacy.mkdir(parents=True)
+    (legacy / "_metadata").write_bytes(b"meta")
+    assert latest_checkpoint(settings) is None
+    current = _checkpoint(tmp_path, "job-new", 2, 2_000)
+    assert drop_unreadable_checkpoints(settings) == [legacy.parent]
+    assert not legacy.exists()
+    assert latest_checkpoint(settings) == current
+
+
 def test_prune_keeps_the_restored_job_and_the_newest(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, state_dir=tmp_path)
     restored = _checkpoint(tmp_path, "job-a", 1, 1_000).parent
     for n, job in enumerate(["job-b", "job-c", "job-d"], 2):
         _checkpoint(tmp_path, job, 1, n * 1_000)
     prune_checkpoints(settings, keep=restored)
-    left = {p.name for p in (tmp_path / "flink" / "checkpoints").iterdir()}
+    left = {p.name for p in checkpoint_root(settings).iterdir()}
     assert left == {"job-a", "job-c", "job-d"}
 
 

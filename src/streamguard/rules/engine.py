@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -285,9 +286,26 @@ def create_environment(
     return env
 
 
+#: The layout of the rules job's state. A checkpoint of another layout cannot be restored (the
+#: accumulators' serializers are part of it: state-2 is the first with hand-written ones), so
+#: each layout keeps its checkpoints in a folder of its own.
+STATE_FORMAT = "state-2"
+
+
 def checkpoint_root(settings: Settings) -> Path:
     """Where the embedded cluster retains its checkpoints, one folder per job id."""
-    return settings.state_path / "flink" / "checkpoints"
+    return settings.state_path / "flink" / "checkpoints" / STATE_FORMAT
+
+
+def drop_unreadable_checkpoints(settings: Settings) -> list[Path]:
+    """Delete the checkpoints of other state layouts (an older release's), and say which."""
+    parent = checkpoint_root(settings).parent
+    if not parent.is_dir():
+        return []
+    dropped = [path for path in parent.iterdir() if path.is_dir() and path.name != STATE_FORMAT]
+    for path in dropped:
+        shutil.rmtree(path, ignore_errors=True)
+    return dropped
 
 
 def latest_checkpoint(settings: Settings) -> Path | None:

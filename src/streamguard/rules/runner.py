@@ -23,7 +23,12 @@ from streamguard.config import Settings, get_settings
 from streamguard.kafka.heartbeat import Heartbeat
 from streamguard.rules import remote
 from streamguard.rules.catalog import Rule
-from streamguard.rules.engine import build_rules_job, checkpoint_root, latest_checkpoint
+from streamguard.rules.engine import (
+    build_rules_job,
+    checkpoint_root,
+    drop_unreadable_checkpoints,
+    latest_checkpoint,
+)
 from streamguard.rules.remote import RemoteJobEndedError
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,11 @@ def main(rules: list[Rule] | None = None) -> None:
             log.error("stopping: %s", exc)
             raise SystemExit(1) from exc
         return
+    if drop_unreadable_checkpoints(settings):
+        log.warning(
+            "dropped checkpoints of an older state layout, which this release cannot restore: "
+            "the rules start from their committed offsets with empty windows"
+        )
     restore_from = latest_checkpoint(settings)
     if restore_from is not None:
         log.info("resuming from checkpoint %s", restore_from)

@@ -1,5 +1,10 @@
 package io.streamguard.flink;
 
+import java.io.IOException;
+import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
+import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
+import org.apache.flink.core.memory.DataInputView;
+import org.apache.flink.core.memory.DataOutputView;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
 import org.apache.flink.table.data.DecimalData;
@@ -10,7 +15,10 @@ import org.apache.flink.table.functions.AggregateFunction;
  * or NULL for the first one. Meant for an unbounded event-time OVER window; it keeps two values.
  */
 @FunctionHint(
-        accumulator = @DataTypeHint(value = "RAW", bridgedTo = PreviousAmount.Last.class),
+        accumulator = @DataTypeHint(
+                value = "RAW",
+                bridgedTo = PreviousAmount.Last.class,
+                rawSerializer = PreviousAmount.LastSerializer.class),
         output = @DataTypeHint(value = "DECIMAL(14, 2)", bridgedTo = DecimalData.class))
 public class PreviousAmount extends AggregateFunction<DecimalData, PreviousAmount.Last> {
 
@@ -21,6 +29,58 @@ public class PreviousAmount extends AggregateFunction<DecimalData, PreviousAmoun
         public long lastCents;
         public boolean previousNull;
         public boolean lastNull;
+    }
+
+    /** The five fields, in order. */
+    public static final class LastSerializer extends AccumulatorSerializer<Last> {
+
+        @Override
+        public Last createInstance() {
+            return new Last();
+        }
+
+        @Override
+        Last copyOf(Last from) {
+            Last to = new Last();
+            to.seen = from.seen;
+            to.previousCents = from.previousCents;
+            to.lastCents = from.lastCents;
+            to.previousNull = from.previousNull;
+            to.lastNull = from.lastNull;
+            return to;
+        }
+
+        @Override
+        public void serialize(Last last, DataOutputView target) throws IOException {
+            target.writeInt(last.seen);
+            target.writeLong(last.previousCents);
+            target.writeLong(last.lastCents);
+            target.writeBoolean(last.previousNull);
+            target.writeBoolean(last.lastNull);
+        }
+
+        @Override
+        public Last deserialize(DataInputView source) throws IOException {
+            Last last = new Last();
+            last.seen = source.readInt();
+            last.previousCents = source.readLong();
+            last.lastCents = source.readLong();
+            last.previousNull = source.readBoolean();
+            last.lastNull = source.readBoolean();
+            return last;
+        }
+
+        @Override
+        public TypeSerializerSnapshot<Last> snapshotConfiguration() {
+            return new Snapshot();
+        }
+
+        /** Restores the serializer from a checkpoint; it has no configuration. */
+        public static final class Snapshot extends SimpleTypeSerializerSnapshot<Last> {
+            public Snapshot() {
+                super(LastSerializer::new);
+            }
+        }
     }
 
     @Override

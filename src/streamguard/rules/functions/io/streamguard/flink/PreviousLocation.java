@@ -1,5 +1,10 @@
 package io.streamguard.flink;
 
+import java.io.IOException;
+import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
+import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
+import org.apache.flink.core.memory.DataInputView;
+import org.apache.flink.core.memory.DataOutputView;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
 import org.apache.flink.table.data.GenericRowData;
@@ -15,7 +20,10 @@ import org.apache.flink.table.functions.AggregateFunction;
  * Returns ROW(lat, lon, ts_ms, transaction_id).
  */
 @FunctionHint(
-        accumulator = @DataTypeHint(value = "RAW", bridgedTo = PreviousLocation.Last.class),
+        accumulator = @DataTypeHint(
+                value = "RAW",
+                bridgedTo = PreviousLocation.Last.class,
+                rawSerializer = PreviousLocation.LastSerializer.class),
         output = @DataTypeHint(
                 value = "ROW<lat DOUBLE, lon DOUBLE, ts_ms BIGINT, transaction_id STRING>",
                 bridgedTo = RowData.class))
@@ -33,6 +41,73 @@ public class PreviousLocation extends AggregateFunction<RowData, PreviousLocatio
         public long lastTs;
         public byte[] lastId;
         public boolean currentLocated;
+    }
+
+    /** The two located rows and the flags, in order; the ids are shared, never changed. */
+    public static final class LastSerializer extends AccumulatorSerializer<Last> {
+
+        @Override
+        public Last createInstance() {
+            return new Last();
+        }
+
+        @Override
+        Last copyOf(Last from) {
+            Last to = new Last();
+            to.located = from.located;
+            to.previousLat = from.previousLat;
+            to.previousLon = from.previousLon;
+            to.previousTs = from.previousTs;
+            to.previousId = from.previousId;
+            to.lastLat = from.lastLat;
+            to.lastLon = from.lastLon;
+            to.lastTs = from.lastTs;
+            to.lastId = from.lastId;
+            to.currentLocated = from.currentLocated;
+            return to;
+        }
+
+        @Override
+        public void serialize(Last last, DataOutputView target) throws IOException {
+            target.writeInt(last.located);
+            target.writeDouble(last.previousLat);
+            target.writeDouble(last.previousLon);
+            target.writeLong(last.previousTs);
+            writeBytes(last.previousId, target);
+            target.writeDouble(last.lastLat);
+            target.writeDouble(last.lastLon);
+            target.writeLong(last.lastTs);
+            writeBytes(last.lastId, target);
+            target.writeBoolean(last.currentLocated);
+        }
+
+        @Override
+        public Last deserialize(DataInputView source) throws IOException {
+            Last last = new Last();
+            last.located = source.readInt();
+            last.previousLat = source.readDouble();
+            last.previousLon = source.readDouble();
+            last.previousTs = source.readLong();
+            last.previousId = readBytes(source);
+            last.lastLat = source.readDouble();
+            last.lastLon = source.readDouble();
+            last.lastTs = source.readLong();
+            last.lastId = readBytes(source);
+            last.currentLocated = source.readBoolean();
+            return last;
+        }
+
+        @Override
+        public TypeSerializerSnapshot<Last> snapshotConfiguration() {
+            return new Snapshot();
+        }
+
+        /** Restores the serializer from a checkpoint; it has no configuration. */
+        public static final class Snapshot extends SimpleTypeSerializerSnapshot<Last> {
+            public Snapshot() {
+                super(LastSerializer::new);
+            }
+        }
     }
 
     @Override

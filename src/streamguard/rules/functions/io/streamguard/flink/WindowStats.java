@@ -1,5 +1,10 @@
 package io.streamguard.flink;
 
+import java.io.IOException;
+import org.apache.flink.api.common.typeutils.SimpleTypeSerializerSnapshot;
+import org.apache.flink.api.common.typeutils.TypeSerializerSnapshot;
+import org.apache.flink.core.memory.DataInputView;
+import org.apache.flink.core.memory.DataOutputView;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
 import org.apache.flink.table.data.DecimalData;
@@ -21,7 +26,10 @@ import org.apache.flink.table.functions.AggregateFunction;
  * <p>Returns ROW(tx_count, amount_sum, first_ts_ms, first_transaction_id).
  */
 @FunctionHint(
-        accumulator = @DataTypeHint(value = "RAW", bridgedTo = WindowStats.Window.class),
+        accumulator = @DataTypeHint(
+                value = "RAW",
+                bridgedTo = WindowStats.Window.class,
+                rawSerializer = WindowStats.WindowSerializer.class),
         output = @DataTypeHint(
                 value = "ROW<tx_count BIGINT, amount_sum DECIMAL(18, 2), first_ts_ms BIGINT,"
                         + " first_transaction_id STRING>",
@@ -73,6 +81,58 @@ public class WindowStats extends AggregateFunction<RowData, WindowStats.Window> 
             cents = c;
             ids = i;
             head = 0;
+        }
+    }
+
+    /** Writes the window's rows oldest first; a read-back window is exactly as large as needed. */
+    public static final class WindowSerializer extends AccumulatorSerializer<Window> {
+
+        @Override
+        public Window createInstance() {
+            return new Window();
+        }
+
+        @Override
+        Window copyOf(Window from) {
+            Window to = new Window();
+            for (int k = 0; k < from.size; k++) {
+                int slot = (from.head + k) % from.ts.length;
+                to.add(from.ts[slot], from.cents[slot], from.ids[slot]);
+            }
+            return to;
+        }
+
+        @Override
+        public void serialize(Window window, DataOutputView target) throws IOException {
+            target.writeInt(window.size);
+            for (int k = 0; k < window.size; k++) {
+                int slot = (window.head + k) % window.ts.length;
+                target.writeLong(window.ts[slot]);
+                target.writeLong(window.cents[slot]);
+                writeBytes(window.ids[slot], target);
+            }
+        }
+
+        @Override
+        public Window deserialize(DataInputView source) throws IOException {
+            Window window = new Window();
+            int size = source.readInt();
+            for (int k = 0; k < size; k++) {
+                window.add(source.readLong(), source.readLong(), readBytes(source));
+            }
+            return window;
+        }
+
+        @Override
+        public TypeSerializerSnapshot<Window> snapshotConfiguration() {
+            return new Snapshot();
+        }
+
+        /** Restores the serializer from a checkpoint; it has no configuration. */
+        public static final class Snapshot extends SimpleTypeSerializerSnapshot<Window> {
+            public Snapshot() {
+                super(WindowSerializer::new);
+            }
         }
     }
 
