@@ -17,7 +17,14 @@ from streamguard.generate import clock
 from streamguard.generate.blocklist import BLOCKED_ACCOUNTS, BLOCKED_MERCHANTS, blocked_ids
 from streamguard.generate.delivery import MemorySink
 from streamguard.generate.engine import Engine, GeneratorConfig, parse_mix
-from streamguard.generate.modes import Stopper, run_attack, run_batch, run_paced
+from streamguard.generate.modes import (
+    DEFAULT_TICK_S,
+    Stopper,
+    run_attack,
+    run_batch,
+    run_paced,
+)
+from streamguard.generate.wire import Rendered
 
 START_MS = 1_750_000_000_000
 
@@ -98,6 +105,47 @@ def test_stream_holds_its_rate_within_five_percent(load: str) -> None:
     assert len(per_second) == 4
     assert np.all(np.abs(per_second - 400) <= 20), per_second
     assert wall.now_ms() - 100 <= ts[-1] <= wall.now_ms()  # stamped by the clock, now
+
+
+class CountingSink(MemorySink):
+    """A MemorySink that remembers the size of each send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sends: list[int] = []
+
+    def send(self, rendered: Rendered) -> None:
+        self.sends.append(len(rendered))
+        super().send(rendered)
+
+
+class CountingClock(SimulatedClock):
+    """A SimulatedClock that counts the run's sleeps."""
+
+    sleeps = 0
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        super().sleep(seconds)
+
+
+@pytest.mark.parametrize("load", ["idle", "loaded"])
+def test_stream_sends_once_a_tick_not_once_an_event(load: str) -> None:
+    # loaded: one clock reading in seven finds 50 ms gone, so some ticks owe five times more
+    busy = (lambda n: n % 7 == 0) if load == "loaded" else (lambda _: False)
+    sink, wall = CountingSink(), CountingClock(local_ms(12), busy)
+    engine = Engine(GeneratorConfig(), seed=3, mode="stream")
+    stats = run_paced(engine, sink, rate=5000, duration_s=2.0, wall=wall)
+    ticks = int(2.0 / DEFAULT_TICK_S) + 1
+    assert len(sink.sends) <= ticks and wall.sleeps <= ticks  # not thousands of each
+    assert stats.transactions == sum(sink.sends) == 10_000  # the total is exact
+    assert max(sink.sends) <= 5000 * (DEFAULT_TICK_S + 0.05) + 1
+    # each transaction carries the moment it fell due, not its tick's: 0.2 ms apart
+    stamps = np.array([json.loads(v)["ts_ms"] for v in sink.values])
+    ideal = wall.start_ms + np.arange(1, len(stamps) + 1) * 1000 / 5000
+    assert np.all(np.diff(stamps) >= 0)
+    assert np.abs(stamps - ideal).max() <= 1
+    assert stamps.max() <= wall.now_ms()
 
 
 def test_a_stop_drops_the_attacks_in_flight_and_sends_nothing_ahead_of_the_clock() -> None:
