@@ -17,7 +17,7 @@ REPORT_VERSION = 1
 TARGET_SUSTAINED_PER_S = 20_000
 TARGET_P99_RATE = 5_000
 TARGET_P99_MS = 1_000.0
-TARGET_RECALL_SCENARIOS = ("high_amount", "velocity_burst")
+TARGET_RECALL_SCENARIOS = ("high_amount", "velocity_burst", "card_testing")
 
 
 def value_at(samples: Sequence[ProgressSample], at_s: float, field: str = "produced") -> float:
@@ -179,7 +179,8 @@ def step(
     offered = metrics.rate_per_s(int(produced), duration)
     lags = lag_trends(samples, window, offered)
     judged = [g for g, trend in lags.items() if judge_coarse or not trend["coarse"]]
-    outcomes = quality.outcomes_from(data.interesting, data.labels, data.alerts, data.actions)
+    rows, card_tests = quality.judge_card_tests(data.interesting, data.card_charges, window)
+    outcomes = quality.outcomes_from(rows, data.labels, data.alerts, data.actions)
     return {
         "rate_target": rate,
         "accounts": accounts,
@@ -199,7 +200,8 @@ def step(
         "decisions_in_window": data.decided if decisions else None,
         "latency_ms": latencies(data),
         "quality": {
-            "labelled_fraud": sum(1 for _, fraud in data.labels.values() if fraud),
+            "labelled_fraud": sum(o.is_fraud for o in outcomes),
+            "card_tests": card_tests,
             **quality.detection_quality(outcomes, rules, data.quiet_legit),
         },
         "resources": resources(samples, window),
