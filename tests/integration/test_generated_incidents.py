@@ -25,6 +25,10 @@ pytestmark = pytest.mark.integration
 #: 2025-06-15T15:06:40Z; the batch spans about 32 hours, so it holds nights and days.
 START_MS = 1_750_000_000_000
 COUNT = 30_000
+#: Then the bench's short card tests (3 charges, cash-out 63-69 s after the first), two days
+#: on: about 7 hours of traffic with 5% fraud, all of it card tests.
+SHORT_START_MS = START_MS + 2 * 86_400_000
+SHORT_COUNT = 6_000
 
 #: Each scenario and the Flink rule built to catch it (the blocklist is the decision
 #: service's, not a rule; tests/unit/test_generate_scenarios.py covers it).
@@ -34,6 +38,7 @@ TARGET = {
     "card_testing": "CARD_TESTING",
     "impossible_travel": "IMPOSSIBLE_TRAVEL",
     "night_spending": "NIGHT_SPENDING",
+    "short_card_testing": "CARD_TESTING",
 }
 
 
@@ -42,14 +47,20 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, set[tuple[
     """The batch's incidents ({scenario: {account: tx ids}}) and the (rule, tx) alerts."""
     folder = tmp_path_factory.mktemp("incidents")
     source, output = folder / "batch.jsonl", folder / "alerts.jsonl"
-    sink = MemorySink()
+    sink, short = MemorySink(), MemorySink()
     engine = Engine(GeneratorConfig(accounts=2000, fraud_rate=0.05), seed=5)
     run_batch(engine, sink, count=COUNT, start_ms=START_MS)
+    config = GeneratorConfig(
+        accounts=2000, fraud_rate=0.05, mix={"card_testing": 1}, short_card_tests=True
+    )
+    run_batch(Engine(config, seed=6), short, count=SHORT_COUNT, start_ms=SHORT_START_MS)
     incidents: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for label in sink.labels:
-        truth = json.loads(label)
-        incidents[truth["scenario"]][truth["account_id"]].add(truth["transaction_id"])
-    source.write_text("\n".join(sink.values) + "\n")
+    for prefix, labels in (("", sink.labels), ("short_", short.labels)):
+        for label in labels:
+            truth = json.loads(label)
+            scenario = prefix + truth["scenario"]
+            incidents[scenario][truth["account_id"]].add(truth["transaction_id"])
+    source.write_text("\n".join(sink.values + short.values) + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGUARD_")}
     env.update(
         {
@@ -82,3 +93,10 @@ def test_every_incident_trips_its_rule_in_flink(replayed, scenario: str) -> None
     assert len(accounts) >= 20, f"too few {scenario} incidents to mean anything"
     missed = sorted(account for account, ids in accounts.items() if not ids & hit)
     assert missed == [], f"{len(missed)} of {len(accounts)} {scenario} incidents missed by {rule}"
+
+
+def test_short_card_tests_are_no_velocity_burst_in_flink(replayed) -> None:
+    # three charges and the cash-out span more than 60 s: HIGH_VELOCITY stays quiet
+    incidents, fired = replayed
+    short = {tx_id for ids in incidents["short_card_testing"].values() for tx_id in ids}
+    assert not {tx_id for rule_id, tx_id in fired if rule_id == "HIGH_VELOCITY"} & short

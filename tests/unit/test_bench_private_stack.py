@@ -54,6 +54,7 @@ def test_generator_population_grows_with_the_rate() -> None:
     assert argv[argv.index("--rate") + 1] == "5000"
     assert argv[argv.index("--seed") + 1] == "7"
     assert argv[argv.index("--accounts") + 1] == "160000"
+    assert "--short-card-tests" in argv  # card tests that fit a step (bench/quality.py)
     flat_out = generator_argv(0, seed=7, accounts=50_000)
     assert int(flat_out[flat_out.index("--rate") + 1]) > 1_000_000
     assert flat_out[flat_out.index("--accounts") + 1] == "50000"

@@ -104,3 +104,82 @@ def test_quiet_legit_transactions_change_totals_not_precision() -> None:
     assert padded["overall"]["by_alerts"] == plain["overall"]["by_alerts"]
     assert padded["per_scenario"]["legit"]["transactions"] == 1000
     assert padded["per_scenario"]["legit"]["false_positive_rate"] == 0.001
+
+
+# -- card tests: judged whole in the step whose window holds the cash-out -----------------------
+
+WINDOW = (1000.0, 1060.0)  # the measured window [start, end), epoch seconds
+
+
+def _charges(account: str, first_s: float, *, tests: int = 3, gap_s: float = 22) -> list:
+    """A card test on `account`: `tests` charges of R$ 1-9 `gap_s` apart, then the cash-out."""
+    from decimal import Decimal
+
+    from streamguard.bench.quality import CardCharge
+
+    charges = [
+        CardCharge(f"{account}-t{i}", account, first_s + i * gap_s, Decimal("4.99"))
+        for i in range(tests)
+    ]
+    cash_out = CardCharge(f"{account}-cash", account, first_s + tests * gap_s, Decimal("1899.00"))
+    return [*charges, cash_out]
+
+
+def test_a_card_test_cashed_out_in_the_window_counts_whole() -> None:
+    from streamguard.bench.quality import card_tests_in_window
+
+    # tests at 950, 972, 994 (before the window), cash-out at 1016: all four are judged
+    charges = _charges("A", 950.0)
+    assert card_tests_in_window(charges, WINDOW) == {c.transaction_id for c in charges}
+
+
+def test_a_card_test_cashed_out_after_the_window_does_not_count() -> None:
+    from streamguard.bench.quality import card_tests_in_window
+
+    # tests at 1020, 1042 (in the window), 1064, cash-out at 1086: the rule could not fire yet
+    assert card_tests_in_window(_charges("B", 1020.0), WINDOW) == set()
+    # the window's end is exclusive: a cash-out at exactly 1060 belongs to the next window
+    assert card_tests_in_window(_charges("C", 994.0), WINDOW) == set()
+    # cut short by the generator's stop: test charges only, no cash-out
+    assert card_tests_in_window(_charges("D", 1010.0)[:-1], WINDOW) == set()
+
+
+def test_each_cash_out_closes_its_own_episode_on_an_account() -> None:
+    from streamguard.bench.quality import card_tests_in_window
+
+    # one account attacked twice: the first cash-out (at 976) is before the window, so its
+    # tests are not carried into the second episode, whose cash-out at 1050 is in it
+    first, second = _charges("E", 910.0), _charges("E", 984.0)
+    assert first[-1].at_s < WINDOW[0] <= second[-1].at_s < WINDOW[1]
+    judged = card_tests_in_window([*second, *first], WINDOW)  # any order in, time order used
+    assert judged == {c.transaction_id for c in second}
+
+
+def test_judge_card_tests_narrows_the_rows_and_says_by_how_much() -> None:
+    from streamguard.bench.quality import judge_card_tests
+
+    whole = _charges("A", 950.0)  # 3 tests before the window, cash-out in it
+    unfinished = _charges("B", 1020.0)  # 2 tests in the window, the rest after it
+    charges = [*whole, *unfinished]
+    rows = [("h1", "H"), *[(c.transaction_id, c.account_id) for c in charges]]
+    kept, counts = judge_card_tests(rows, charges, WINDOW)
+    assert kept == [("h1", "H"), *[(c.transaction_id, "A") for c in whole]]
+    assert counts == {"looked_back": 3, "left_out": 2}
+
+
+def test_card_testing_recall_is_judged_on_whole_episodes() -> None:
+    from streamguard.bench.quality import judge_card_tests
+
+    card = frozenset({"CARD_TESTING"})
+    whole, unfinished = _charges("A", 950.0), _charges("B", 1020.0)
+    charges = [*whole, *unfinished]
+    rows = [(c.transaction_id, c.account_id) for c in charges]
+    kept, _ = judge_card_tests(rows, charges, WINDOW)
+    labels = {c.transaction_id: ("card_testing", True) for c in charges}
+    alerts = {whole[-1].transaction_id: card}  # the rule alerts on the cash-out only
+    quality = detection_quality(outcomes_from(kept, labels, alerts, {}), rules=["CARD_TESTING"])
+    scenario = quality["per_scenario"]["card_testing"]
+    assert scenario["incidents"] == 1
+    assert scenario["incident_recall"] == 1.0  # B's unfinished test is not a miss
+    assert scenario["recall"] == 0.25  # by design: the test charges themselves pass
+    assert quality["per_rule"]["CARD_TESTING"]["incident_recall"] == 1.0

@@ -263,3 +263,69 @@ def test_mean_episode_lengths_match_the_builders(scenario: str) -> None:
         episode = BUILDERS[scenario](kit, account, start)
         lengths.append(sum(1 for event in episode.events if event.scenario))
     assert np.mean(lengths) == pytest.approx(MEAN_FRAUD_TX[scenario], rel=0.05)
+
+
+# -- the bench's short card tests ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def short_run() -> tuple[Engine, list[Tx]]:
+    return generate(40_000, seed=11, mix={"card_testing": 1}, short_card_tests=True)
+
+
+def card_tests(txs: list[Tx]) -> list[list[Tx]]:
+    """The card tests' episodes: an account's card_testing transactions up to each cash-out."""
+    episodes = []
+    for seq in by_account([tx for tx in txs if tx.scenario == "card_testing"]).values():
+        episode: list[Tx] = []
+        for tx in seq:
+            episode.append(tx)
+            if tx.cents >= 1_000:
+                episodes.append(episode)
+                episode = []
+        assert episode == []  # a batch ends no card test early
+    return episodes
+
+
+def test_short_card_tests_fit_a_bench_step(short_run) -> None:
+    # A card test started as a step starts cashes out inside the measured window, so the step
+    # judges it whole (bench/quality.card_tests_in_window); a long one (up to 4 min) never could.
+    from streamguard.bench.run import BenchPlan
+
+    plan = BenchPlan()
+    _, txs = short_run
+    episodes = card_tests(txs)
+    assert len(episodes) >= 50
+    for seq in episodes:
+        assert [tx.cents < 1_000 for tx in seq] == [True, True, True, False]
+        assert seq[-1].cents > 100_000
+        gaps_s = np.diff([tx.ts for tx in seq]) / 1000
+        assert ((gaps_s >= 21) & (gaps_s <= 23.1)).all()
+        span_s = (seq[-1].ts - seq[0].ts) / 1000
+        assert 63 <= span_s <= 69.1
+        assert plan.warmup_s <= span_s < plan.warmup_s + plan.duration_s
+
+
+def test_short_card_tests_trip_card_testing_and_not_high_velocity(short_run) -> None:
+    _, txs = short_run
+    groups = by_account(txs)
+    card, velocity = set(card_testing(groups)), {t.tx_id for t in high_velocity(groups)}
+    assert {seq[-1] for seq in card_tests(txs)} == card  # every cash-out, nothing else
+    assert not velocity & {tx.tx_id for tx in txs if tx.scenario == "card_testing"}
+
+
+def test_short_card_tests_keep_the_fraud_share() -> None:
+    # the engine turns the share into episodes of 4 transactions, not the long test's mean of
+    # 5 (which would give 4% here): about 1,250 episodes, so 10% is over 3 standard deviations
+    _, txs = generate(100_000, seed=12, mix={"card_testing": 1}, short_card_tests=True)
+    share = sum(tx.scenario == "card_testing" for tx in txs) / len(txs)
+    assert share == pytest.approx(0.05, rel=0.1)
+
+
+def test_card_tests_are_long_unless_asked() -> None:
+    from streamguard.generate.scenarios import card_testing as long_card_test
+    from streamguard.generate.scenarios import short_card_testing
+
+    assert Engine(GeneratorConfig(accounts=100), seed=1).builders["card_testing"] is long_card_test
+    short = Engine(GeneratorConfig(accounts=100, short_card_tests=True), seed=1)
+    assert short.builders["card_testing"] is short_card_testing

@@ -14,6 +14,9 @@ from datetime import datetime
 
 import psycopg
 
+from streamguard.bench.quality import CardCharge
+from streamguard.generate.defaults import CARD_TESTING
+
 
 def ms(interval_sql: str) -> str:
     """SQL for an interval in milliseconds."""
@@ -62,6 +65,8 @@ class Collected:
     labels: dict[str, tuple[str, bool]] = field(default_factory=dict)
     alerts: dict[str, frozenset[str]] = field(default_factory=dict)
     actions: dict[str, str] = field(default_factory=dict)
+    card_charges: list[CardCharge] = field(default_factory=list)
+    interesting_in_window: int = 0
     quiet_legit: int = 0
     transactions: int = 0
     decided: int = 0
@@ -125,26 +130,38 @@ def rule_latencies(conn: psycopg.Connection, window: tuple[datetime, datetime]) 
 
 
 def outcomes_data(
-    conn: psycopg.Connection, window: tuple[datetime, datetime], decisions: bool
+    conn: psycopg.Connection,
+    window: tuple[datetime, datetime],
+    decisions: bool,
+    since: datetime | None = None,
 ) -> Collected:
     """Transactions that matter for quality (fraud, alerted or decided against), and the rest's
-    count: legitimate transactions nobody flagged weigh in only as a number."""
-    cte, params = _alerts_cte(window)
+    count: legitimate transactions nobody flagged weigh in only as a number.
+
+    Card tests are read from `since` (the step's start) to the window's end, with their amounts,
+    so that an episode cashed out in the window is judged whole (quality.judge_card_tests)."""
+    since = window[0] if since is None else min(since, window[0])
+    cte, params = _alerts_cte((since, window[1]))
     action = "d.action" if decisions else "NULL::text"
     join = "LEFT JOIN decisions d USING (transaction_id)" if decisions else ""
     rows = conn.execute(
-        f"{cte} SELECT t.transaction_id, t.account_id, l.scenario, l.is_fraud, a.rules, {action}"
+        f"{cte} SELECT t.transaction_id, t.account_id, l.scenario, l.is_fraud, a.rules, {action},"
+        " t.event_time >= %s, extract(epoch FROM t.event_time)::float8, t.amount"
         f" FROM transactions t LEFT JOIN a USING (transaction_id)"
         f" LEFT JOIN transaction_labels l USING (transaction_id) {join}"
         " WHERE t.event_time >= %s AND t.event_time < %s"
+        " AND (t.event_time >= %s OR l.scenario = %s)"
         f" AND (l.is_fraud OR a.rules IS NOT NULL OR {action} IN ('REVIEW', 'BLOCK'))",
-        (*params, *window),
+        (*params, window[0], since, window[1], window[0], CARD_TESTING),
     ).fetchall()
     collected = Collected()
-    for tx_id, account_id, scenario, is_fraud, rules, act in rows:
+    for tx_id, account_id, scenario, is_fraud, rules, act, inside, at_s, amount in rows:
+        collected.interesting_in_window += bool(inside)
         collected.interesting.append((tx_id, account_id))
         if scenario is not None:
             collected.labels[tx_id] = (scenario, bool(is_fraud))
+        if scenario == CARD_TESTING:
+            collected.card_charges.append(CardCharge(tx_id, account_id, at_s, amount))
         if rules:
             collected.alerts[tx_id] = frozenset(rules)
         if act is not None:
@@ -211,15 +228,18 @@ def window_counts(
     return counts
 
 
-def collect(conn: psycopg.Connection, window: tuple[datetime, datetime]) -> tuple[Collected, bool]:
-    """Everything the report needs about one window's transactions."""
+def collect(
+    conn: psycopg.Connection, window: tuple[datetime, datetime], since: datetime | None = None
+) -> tuple[Collected, bool]:
+    """Everything the report needs about one window's transactions (and the card tests since
+    the step's start, `since`)."""
     decisions = has_decisions(conn)
     latencies, count, decided = stage_latencies(conn, window, decisions)
-    collected = outcomes_data(conn, window, decisions)
+    collected = outcomes_data(conn, window, decisions, since)
     collected.latencies = latencies
     collected.rule_latencies = rule_latencies(conn, window)
     collected.transactions = count
     collected.decided = decided
-    collected.quiet_legit = count - len(collected.interesting)
+    collected.quiet_legit = count - collected.interesting_in_window
     conn.rollback()
     return collected, decisions

@@ -30,7 +30,11 @@ def accounts_for(rate: int) -> int:
 
 
 def generator_argv(rate: int, seed: int, accounts: int | None = None) -> list[str]:
-    """The generator's stream mode at `rate` tx/s (0: flat out), stamped now, until SIGTERM."""
+    """The generator's stream mode at `rate` tx/s (0: flat out), stamped now, until SIGTERM.
+
+    With short card tests (63-69 s from the first charge to the cash-out, instead of up to
+    4 minutes), so that card_testing episodes complete within a step; see bench/quality.py
+    for how the step counts them."""
     return [
         sys.executable,
         "-m",
@@ -43,6 +47,7 @@ def generator_argv(rate: int, seed: int, accounts: int | None = None) -> list[st
         str(seed),
         "--accounts",
         str(accounts or accounts_for(rate)),
+        "--short-card-tests",
     ]
 
 

@@ -10,15 +10,23 @@ Definitions (the issue leaves them open, so they are fixed here and in the repor
 - Recall is given per transaction and per incident (one attack: a scenario on one account).
   A velocity rule fires from the 4th transaction of a burst, so the first three are missed by
   design; the incident recall says whether the attack itself was caught.
+- A step judges the transactions whose event time falls in its measured window, except card
+  tests: a card_testing episode (test charges, then the cash-out that CARD_TESTING alerts on)
+  lasts longer than a minute, so it is judged whole in the step whose window holds its cash-out,
+  its test charges looked back to the step's start, and not at all where the window holds only
+  its first charges (`judge_card_tests`). Otherwise an episode cut by the window's start would
+  count its cash-out alone and one cut by the end its test charges, missed, alone.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from streamguard.domain.quality import Quality, ratio4
+from streamguard.generate.defaults import CARD_SMALL_MAX_BRL
 
 LEGIT = "legit"
 FLAGGING_ACTIONS = frozenset({"REVIEW", "BLOCK"})
@@ -198,3 +206,58 @@ def outcomes_from(
             )
         )
     return result
+
+
+@dataclass(frozen=True)
+class CardCharge:
+    """One card_testing transaction: a test charge, or the cash-out that ends the episode."""
+
+    transaction_id: str
+    account_id: str
+    at_s: float  # event time, epoch seconds
+    amount_brl: Decimal
+
+    @property
+    def is_test(self) -> bool:
+        """A small charge that checks the card (CARD_TESTING's S), not the cash-out."""
+        return self.amount_brl < CARD_SMALL_MAX_BRL
+
+
+def card_tests_in_window(charges: Iterable[CardCharge], window: tuple[float, float]) -> set[str]:
+    """The card_testing transactions a step judges: every episode whose cash-out falls in
+    `window` [start, end), with all its test charges, however long before the window.
+
+    An account's charges are read in time order; a cash-out closes the episode of the test
+    charges before it. Test charges left open (the cash-out came after the window, or never:
+    the generator stopped first) are not judged, since no rule could have fired on them yet.
+    """
+    by_account: dict[str, list[CardCharge]] = defaultdict(list)
+    for charge in charges:
+        by_account[charge.account_id].append(charge)
+    judged: set[str] = set()
+    for account_charges in by_account.values():
+        tests: list[CardCharge] = []
+        for charge in sorted(account_charges, key=lambda c: c.at_s):
+            if charge.is_test:
+                tests.append(charge)
+                continue
+            if window[0] <= charge.at_s < window[1]:
+                judged.update(c.transaction_id for c in (*tests, charge))
+            tests = []
+    return judged
+
+
+def judge_card_tests(
+    rows: Sequence[tuple[str, str]], charges: Sequence[CardCharge], window: tuple[float, float]
+) -> tuple[list[tuple[str, str]], dict[str, int]]:
+    """`rows` (transaction_id, account_id) with the card_testing ones (`charges`, read from the
+    step's start) narrowed to those `card_tests_in_window` judges; and how many judged charges
+    were looked back to before the window, and how many of the window's were left out."""
+    judged = card_tests_in_window(charges, window)
+    looked_back = sum(c.transaction_id in judged and c.at_s < window[0] for c in charges)
+    left_out = sum(
+        c.transaction_id not in judged and window[0] <= c.at_s < window[1] for c in charges
+    )
+    card = {c.transaction_id for c in charges}
+    kept = [row for row in rows if row[0] not in card or row[0] in judged]
+    return kept, {"looked_back": looked_back, "left_out": left_out}

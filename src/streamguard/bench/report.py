@@ -17,7 +17,7 @@ REPORT_VERSION = 1
 TARGET_SUSTAINED_PER_S = 20_000
 TARGET_P99_RATE = 5_000
 TARGET_P99_MS = 1_000.0
-TARGET_RECALL_SCENARIOS = ("high_amount", "velocity_burst")
+TARGET_RECALL_SCENARIOS = ("high_amount", "velocity_burst", "card_testing")
 #: Recall by transaction that a scenario must reach, where the issue sets one.
 TARGET_TRANSACTION_RECALL = {"velocity_burst": 0.95}
 TARGET_CPU_RATE = 20_000
@@ -201,7 +201,8 @@ def step(
     lags = lag_trends(samples, window, offered)
     judged = [g for g, trend in lags.items() if judge_coarse or not trend["coarse"]]
     use = resources(samples, window)
-    outcomes = quality.outcomes_from(data.interesting, data.labels, data.alerts, data.actions)
+    rows, card_tests = quality.judge_card_tests(data.interesting, data.card_charges, window)
+    outcomes = quality.outcomes_from(rows, data.labels, data.alerts, data.actions)
     return {
         "rate_target": rate,
         "accounts": accounts,
@@ -221,7 +222,8 @@ def step(
         "decisions_in_window": data.decided if decisions else None,
         "latency_ms": latencies(data),
         "quality": {
-            "labelled_fraud": sum(1 for _, fraud in data.labels.values() if fraud),
+            "labelled_fraud": sum(o.is_fraud for o in outcomes),
+            "card_tests": card_tests,
             **quality.detection_quality(outcomes, rules, data.quiet_legit),
         },
         "resources": use,

@@ -170,7 +170,7 @@ def run_step(
     progress.set_phase(f"{label}: reading the results back from PostgreSQL")
     span = (_utc(samples[0].at_s), _utc(samples[-1].at_s + 1))
     with connect(stack.settings) as conn:
-        data, decisions = collect.collect(conn, (_utc(window[0]), _utc(window[1])))
+        data, decisions = collect.collect(conn, (_utc(window[0]), _utc(window[1])), span[0])
         series = collect.per_second(conn, span, decisions)
         counts = collect.window_counts(conn, (_utc(window[0]), _utc(window[1])), decisions)
     return report.step(

@@ -6,6 +6,8 @@ from typing import Any
 
 from rich.table import Table
 
+from streamguard.bench.report import TARGET_RECALL_SCENARIOS
+
 
 def _n(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:,.0f}{unit}"
@@ -31,6 +33,7 @@ def _rows(step: dict[str, Any]) -> list[tuple[str, str]]:
         ("event→verdict max ms", _n(total.get("max_ms"))),
         ("alerted: event→decision p99 ms", _n(alerted.get("p99_ms"))),
         ("precision / recall", f"{overall['precision']} / {overall['recall']}"),
+        *_recalls(step),
         *[
             (f"vs {name.replace('_', ' ')}", "-" if r is None else f"{r:.1%}")
             for name, r in ratios.items()
@@ -38,6 +41,17 @@ def _rows(step: dict[str, Any]) -> list[tuple[str, str]]:
         *[(f"CPU % {name}", _n(figures["cpu_mean_pct"])) for name, figures in sorted(use.items())],
         *[(f"CPU µs/tx {name}", _n(us)) for name, us in sorted(per_tx.items()) if us is not None],
     ]
+
+
+def _recalls(step: dict[str, Any]) -> list[tuple[str, str]]:
+    """Recall by transaction and by incident of each scenario the targets judge."""
+    per_scenario = step["quality"]["per_scenario"]
+    rows = []
+    for scenario in TARGET_RECALL_SCENARIOS:
+        found = per_scenario.get(scenario)
+        figures = "-" if found is None else f"{found['recall']} / {found['incident_recall']}"
+        rows.append((f"{scenario} recall tx / incidents", figures))
+    return rows
 
 
 def summary_table(report: dict[str, Any]) -> Table:

@@ -64,6 +64,7 @@ def _options(
     output: str,
     delivery_timeout_s: float | None,
     quiet: bool,
+    short_card_tests: bool = False,
 ):  # type: ignore[no-untyped-def]
     from streamguard.generate.engine import EQUAL_MIX, GeneratorConfig, parse_mix
     from streamguard.generate.run import OUTPUTS, RunOptions
@@ -76,6 +77,7 @@ def _options(
             fraud_rate=fraud_rate,
             mix=parse_mix(mix) if mix else EQUAL_MIX,
             population_seed=population_seed,
+            short_card_tests=short_card_tests,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -184,10 +186,26 @@ def stream(
     output: Output = "kafka",
     delivery_timeout_s: DeliveryTimeout = None,
     quiet: Quiet = False,
+    short_card_tests: Annotated[
+        bool,
+        typer.Option(
+            "--short-card-tests",
+            help="card tests of 3 charges and the cash-out within 63-69 s, so that one fits "
+            "a benchmark step (streamguard bench uses it)",
+        ),
+    ] = False,
 ) -> None:
     """A steady R tx/s stamped with the current time, until Ctrl+C (or --duration-s)."""
     options = _options(
-        accounts, fraud_rate, mix, seed, population_seed, output, delivery_timeout_s, quiet
+        accounts,
+        fraud_rate,
+        mix,
+        seed,
+        population_seed,
+        output,
+        delivery_timeout_s,
+        quiet,
+        short_card_tests,
     )
     raise typer.Exit(_run_stream(rate, duration_s, options))
 

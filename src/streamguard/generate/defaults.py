@@ -6,6 +6,9 @@ DEFAULT_ACCOUNTS = 10_000
 DEFAULT_POPULATION_SEED = 2024
 DEFAULT_FRAUD_RATE = 0.01
 LOCAL_TIME_ZONE = "America/Sao_Paulo"
+#: A card test's small charges stay under this (CARD_TESTING's small_max_brl); its cash-out is
+#: above R$ 1,000. The bench tells the two apart with it.
+CARD_SMALL_MAX_BRL = 10
 
 LEGIT = "legit"
 HIGH_AMOUNT = "high_amount"

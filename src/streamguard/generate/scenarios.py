@@ -20,6 +20,7 @@ from streamguard.generate import clock
 from streamguard.generate.defaults import (
     ACCOUNT_TAKEOVER,
     BLOCKLIST,
+    CARD_SMALL_MAX_BRL,
     CARD_TESTING,
     FRAUD_SCENARIOS,
     HIGH_AMOUNT,
@@ -42,9 +43,13 @@ CODE = {name: code for code, name in enumerate(SCENARIOS)}
 HIGH_AMOUNT_BRL = 3000
 VELOCITY_MAX_COUNT = 3
 VELOCITY_WINDOW_S = 60
-CARD_SMALL_MAX_BRL = 10
 CARD_LARGE_MIN_BRL = 1000
 CARD_WINDOW_S = 600
+CARD_MIN_SMALL = 3
+#: The bench's short card tests (GeneratorConfig.short_card_tests): every gap 21-23 s, so any
+#: four transactions span more than 60 s (HIGH_VELOCITY's window is exclusive) with room for
+#: the few ms a fraud transaction may wait for a free slot.
+SHORT_CARD_GAP_S = (21.0, 23.0)
 MAX_SPEED_KMH = 900
 NIGHT_MIN_BRL = 1000
 #: A far city for takeover and impossible travel is at least this far from home.
@@ -64,6 +69,8 @@ MEAN_FRAUD_TX: dict[str, float] = {
     NIGHT_SPENDING: 1.5,
     BLOCKLIST: 1.25,
 }
+#: The same with the bench's short card tests: 3 charges and the cash-out.
+SHORT_CARD_TESTING_TX = 4.0
 
 
 @dataclass(slots=True)
@@ -173,15 +180,39 @@ def card_testing(kit: ScenarioKit, account: int, start: int) -> Episode:
     """3-5 charges under R$ 10, 21-35 s apart, then one of R$ 1,200-2,900, all within 4 min.
 
     The gaps keep any four of them more than 60 s apart: it is CARD_TESTING, not a burst."""
+    return _card_test(kit, account, start, (3, 5), (21, 35), (0, 25))
+
+
+def short_card_testing(kit: ScenarioKit, account: int, start: int) -> Episode:
+    """The bench's card test: 3 charges under R$ 10, 21-23 s apart, then R$ 1,200-2,900 21-23 s
+    after the last: 63-69 s from the first charge to the cash-out.
+
+    As short as a card test gets and stays clear of HIGH_VELOCITY: CARD_TESTING needs 3 small
+    charges and the large one, and four transactions less than 60 s apart are a burst. So an
+    episode fits a bench step (warm-up and measured window) instead of outlasting it."""
+    tests = (CARD_MIN_SMALL, CARD_MIN_SMALL)
+    return _card_test(kit, account, start, tests, SHORT_CARD_GAP_S, (0, 0))
+
+
+def _card_test(
+    kit: ScenarioKit,
+    account: int,
+    start: int,
+    tests: tuple[int, int],
+    gap_s: tuple[float, float],
+    extra_s: tuple[float, float],
+) -> Episode:
+    """`tests` (at least, at most) small charges `gap_s` apart, then the cash-out one more gap
+    plus `extra_s` after the last."""
     home = int(kit.population.home_city[account])
     fraudster = kit.stranger(home)
     events, ts = [], start
-    for _ in range(int(kit.rng.integers(3, 6))):
+    for _ in range(int(kit.rng.integers(tests[0], tests[1] + 1))):
         merchant = kit.merchant("digital_goods", "marketplace")
         cents = int(kit.rng.integers(50, CARD_SMALL_MAX_BRL * 100))
         events.append(Event(ts, account, cents, CREDIT, merchant, CODE[CARD_TESTING], fraudster))
-        ts += kit.gap_ms(21, 35)
-    ts += kit.gap_ms(0, 25)
+        ts += kit.gap_ms(*gap_s)
+    ts += kit.gap_ms(*extra_s)
     merchant = kit.merchant("electronics", "marketplace")
     events.append(
         Event(ts, account, kit.cents(1200, 2900), CREDIT, merchant, CODE[CARD_TESTING], fraudster)
@@ -295,6 +326,16 @@ BUILDERS: dict[str, Builder] = {
     NIGHT_SPENDING: night_spending,
     BLOCKLIST: blocklist_hit,
 }
+
+
+def catalogue(*, short_card_tests: bool = False) -> tuple[dict[str, Builder], dict[str, float]]:
+    """The builders and their mean fraud transactions per episode; the bench's variant swaps in
+    `short_card_testing`."""
+    builders, means = dict(BUILDERS), dict(MEAN_FRAUD_TX)
+    if short_card_tests:
+        builders[CARD_TESTING] = short_card_testing
+        means[CARD_TESTING] = SHORT_CARD_TESTING_TX
+    return builders, means
 
 
 def wants_mule(kit: ScenarioKit, scenario: str) -> bool:
