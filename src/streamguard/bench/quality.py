@@ -8,8 +8,10 @@ Definitions (the issue leaves them open, so they are fixed here and in the repor
 - A rule's recall is over the scenarios it targets (`RULE_TARGETS`); a scenario's recall is over
   the pipeline's flags, whatever rule raised them.
 - Recall is given per transaction and per incident (one attack: a scenario on one account).
-  A velocity rule fires from the 4th transaction of a burst, so the first three are missed by
-  design; the incident recall says whether the attack itself was caught.
+  A velocity rule fires from the 4th transaction of a burst; the first three are caught by the
+  decision, which escalates them to REVIEW once the burst is judged (`domain/bursts.py`), so
+  they count through their final action. The incident recall says whether the attack itself
+  was caught.
 """
 
 from __future__ import annotations
