@@ -23,9 +23,20 @@ def ms(interval_sql: str) -> str:
     return f"(extract(epoch FROM {interval_sql}) * 1000)::float8"
 
 
+#: The decisions of the transactions (d), and those first decided by another transaction's alert
+#: (e: a velocity burst escalated them later; their own verdict was the APPROVED at storing).
+DECISIONS_JOIN = (
+    "LEFT JOIN decisions d USING (transaction_id) LEFT JOIN (SELECT transaction_id"
+    " FROM decision_history WHERE version = 1 AND trigger = 'escalation') e USING (transaction_id)"
+)
+
+#: When a transaction's own decision was first committed (on its evidence: alerts, list hits);
+#: NULL when it had none, or when it was first decided by a burst's escalation.
+FIRST_DECIDED = "CASE WHEN e.transaction_id IS NULL THEN d.first_decided_at END"
+
 #: When a transaction's verdict was first committed: its decision when it had evidence (alerts,
 #: list hits), else the decision service's commit, which checked the lists and left it APPROVED.
-DECIDED_AT = "coalesce(d.first_decided_at, t.stored_at)"
+DECIDED_AT = f"coalesce({FIRST_DECIDED}, t.stored_at)"
 
 #: Stage latencies, each as (name, SQL expression in ms over t, a, d) and what it measures.
 STAGES: tuple[tuple[str, str, str], ...] = (
@@ -38,7 +49,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("rule_alert", ms("a.first_alert_at - t.kafka_append_at"), "tx append to first alert append"),
     (
         "decision_commit",
-        ms("d.first_decided_at - a.first_alert_at"),
+        ms(f"{FIRST_DECIDED} - a.first_alert_at"),
         "first alert append to committed decision",
     ),
     ("total_to_alert", ms("a.first_alert_at - t.event_time"), "event time to first alert append"),
@@ -49,8 +60,8 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "total_to_decision_alerted",
-        ms("d.first_decided_at - t.event_time"),
-        "event time to committed decision, transactions with evidence",
+        ms(f"{FIRST_DECIDED} - t.event_time"),
+        "event time to committed decision, transactions with evidence of their own",
     ),
 )
 
@@ -93,8 +104,8 @@ def stage_latencies(
     """Each stage's latencies (ms) over the window's transactions; also counts and decided."""
     cte, params = _alerts_cte(window)
     stages = [s for s in STAGES if decisions or "d." not in s[1]]
-    decided = "d.first_decided_at IS NOT NULL" if decisions else "false"  # with evidence
-    join = "LEFT JOIN decisions d USING (transaction_id)" if decisions else ""
+    decided = f"{FIRST_DECIDED} IS NOT NULL" if decisions else "false"  # with evidence
+    join = DECISIONS_JOIN if decisions else ""
     sql = (
         f"{cte} SELECT {', '.join(expr for _, expr, _ in stages)}, {decided}"
         f" FROM transactions t LEFT JOIN a USING (transaction_id) {join}"
@@ -184,7 +195,7 @@ def per_second(
     if decisions:
         queries["decided"] = (
             f"SELECT floor(extract(epoch FROM {DECIDED_AT})), count(*) FROM transactions t"
-            f" LEFT JOIN decisions d USING (transaction_id)"
+            f" {DECISIONS_JOIN}"
             f" WHERE {DECIDED_AT} >= %s AND {DECIDED_AT} < %s GROUP BY 1"
         )
         queries["decisions"] = (
@@ -216,7 +227,7 @@ def window_counts(
     if decisions:
         counts["decided"] = _count(
             conn,
-            f"SELECT count(*) FROM transactions t LEFT JOIN decisions d USING (transaction_id)"
+            f"SELECT count(*) FROM transactions t {DECISIONS_JOIN}"
             f" WHERE {DECIDED_AT} >= %s AND {DECIDED_AT} < %s",
             window,
         )

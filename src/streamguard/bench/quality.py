@@ -8,8 +8,10 @@ Definitions (the issue leaves them open, so they are fixed here and in the repor
 - A rule's recall is over the scenarios it targets (`RULE_TARGETS`); a scenario's recall is over
   the pipeline's flags, whatever rule raised them.
 - Recall is given per transaction and per incident (one attack: a scenario on one account).
-  A velocity rule fires from the 4th transaction of a burst, so the first three are missed by
-  design; the incident recall says whether the attack itself was caught.
+  A velocity rule fires from the 4th transaction of a burst; the first three are caught by the
+  decision, which escalates them to REVIEW once the burst is judged (`domain/bursts.py`), so
+  they count through their final action. The incident recall says whether the attack itself
+  was caught.
 - A step judges the transactions whose event time falls in its measured window, except card
   tests: a card_testing episode (test charges, then the cash-out that CARD_TESTING alerts on)
   lasts longer than a minute, so it is judged whole in the step whose window holds its cash-out,

@@ -3,6 +3,8 @@
 It runs inside the batch's database transaction, after the batch's transactions and alerts are
 stored, so it reads the whole evidence for each transaction from PostgreSQL whatever the order
 in which the transaction and its alerts arrived, and a replayed batch decides the same way.
+A velocity alert also escalates the burst's earlier transactions (`domain/bursts.py`), in the
+same statements as the batch's own decisions.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime
 import psycopg
 
 from streamguard.decide.lists import ListCache
+from streamguard.domain import bursts
 from streamguard.domain.models import from_epoch_ms
 from streamguard.domain.policy import Thresholds, Verdict, revise
 from streamguard.domain.scoring import AccountHistory, Evidence, MerchantRisk, assess
@@ -88,12 +91,13 @@ def decide(
     versions: list[repo.NewVersion] = []
     statuses: dict[str, str] = {}
     awaiting: list[str] = []
+    current: dict[str, Verdict] = {}
     if now_ms is None:
         now_ms = int(time.time() * 1000)
     for item, _ in known:
         item = with_context(item, histories, merchants)
         verdict = revise(previous.get(item.transaction_id), assess(item), thresholds)
-        current: Verdict | None = verdict or previous.get(item.transaction_id)
+        now: Verdict | None = verdict or previous.get(item.transaction_id)
         if verdict is not None:
             trigger = due[item.transaction_id]
             versions.append(
@@ -107,14 +111,71 @@ def decide(
                     item.amount,
                 )
             )
-        if current is not None and item.transaction_id in stored:
-            statuses[item.transaction_id] = current.status
-        elif current is not None:
-            awaiting.append(item.transaction_id)
+        if now is not None:
+            current[item.transaction_id] = now
+            if item.transaction_id in stored:
+                statuses[item.transaction_id] = now.status
+            else:
+                awaiting.append(item.transaction_id)
+    windows = bursts.judged(windows_of(alerts), current)
+    if windows:
+        escalate_windows(conn, windows, due, current, versions, statuses, now_ms)
     rows = repo.save_versions(conn, versions)
     repo.apply_statuses(conn, statuses)
     repo.await_transactions(conn, awaiting)
     return rows
+
+
+def windows_of(alerts: dict[str, list[repo.StoredAlert]]) -> list[bursts.BurstWindow]:
+    """The windows that the due transactions' alerts name (velocity bursts)."""
+    found = (
+        bursts.window_of(a.transaction_id, a.account_id, a.event_time, a.fact)
+        for items in alerts.values()
+        for a in items
+    )
+    return [w for w in found if w is not None]
+
+
+def escalate_windows(
+    conn: psycopg.Connection,
+    windows: list[bursts.BurstWindow],
+    due: dict[str, Trigger],
+    current: dict[str, Verdict],
+    versions: list[repo.NewVersion],
+    statuses: dict[str, str],
+    now_ms: int,
+) -> None:
+    """Add the versions and statuses that escalate the windows' other transactions to REVIEW.
+
+    A member decided in this batch already gets its new version escalated instead (one version
+    per transaction and batch); the others get one more, triggered by the window's alert."""
+    members = repo.load_window_members(conn, [(w.account_id, w.start, w.end) for w in windows])
+    undecided = [m.transaction_id for m in members if m.transaction_id not in current]
+    known = {**repo.load_verdicts(conn, undecided), **current}
+    found = bursts.escalations(
+        windows, ((m.transaction_id, m.account_id, m.event_time) for m in members), known
+    )
+    in_batch = {v.transaction_id: i for i, v in enumerate(versions)}
+    for member in members:
+        if member.transaction_id not in found:
+            continue
+        verdict, window = found.pop(member.transaction_id)
+        statuses[member.transaction_id] = verdict.status
+        if (index := in_batch.get(member.transaction_id)) is not None:
+            mine = versions[index]
+            versions[index] = replace(mine, verdict=replace(verdict, version=mine.verdict.version))
+            continue
+        versions.append(
+            repo.NewVersion(
+                member.transaction_id,
+                member.account_id,
+                verdict,
+                "escalation",
+                due[window.transaction_id].append_at,
+                now_ms,
+                member.amount,
+            )
+        )
 
 
 def evidence_of(

@@ -3,7 +3,8 @@
 Block lists win over everything; an allow list keeps rules alone from blocking (a person reviews
 instead). A transaction is re-decided whenever new evidence arrives (its transaction, an alert, a
 list hit); a new version is recorded only when something changed, and its action is never milder
-than the previous version's.
+than the previous version's. A transaction can also be escalated by another one's alert (a velocity
+burst it was part of, `domain/bursts.py`): that reason stays on every later version.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from streamguard.domain.scoring import Assessment, Reason
 
 #: transactions.status for each action.
 STATUS = {Action.APPROVE: "APPROVED", Action.REVIEW: "REVIEW", Action.BLOCK: "BLOCKED"}
+
+#: The code of a reason that escalated a transaction because of another transaction's alert.
+ESCALATED = "ESCALATED"
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ def revise(
     """The next version of a decision, or None when the new evidence changes nothing."""
     action = action_for(assessment, thresholds)
     reasons = assessment.reasons
+    if previous is not None:  # an escalation came from elsewhere: no assessment repeats it
+        reasons = (*reasons, *(r for r in previous.reasons if r.code == ESCALATED))
     if previous is not None and action.severity < previous.action.severity:
         kept = Reason(
             "KEPT",
@@ -90,3 +96,21 @@ def revise(
     if previous is not None and candidate.same_outcome(previous):
         return None
     return candidate
+
+
+def escalate(current: Verdict | None, reason: Reason) -> Verdict | None:
+    """REVIEW for an undecided or approved transaction, for a reason outside its own evidence.
+
+    None when it is already REVIEW or BLOCK: never downgraded, and escalated once whatever the
+    number of alerts that say so. The score stays that of its own evidence.
+    """
+    if current is None:
+        return Verdict(Action.REVIEW, 0, (reason,), (), ())
+    if current.action is not Action.APPROVE:
+        return None
+    return replace(
+        current,
+        action=Action.REVIEW,
+        reasons=(*current.reasons, reason),
+        version=current.version + 1,
+    )

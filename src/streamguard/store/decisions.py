@@ -53,7 +53,7 @@ class NewVersion:
     transaction_id: str
     account_id: str
     verdict: Verdict
-    trigger: str  # 'transaction' or 'alert'
+    trigger: str  # 'transaction', 'alert' or 'escalation' (another transaction's alert)
     trigger_append_at: datetime | None
     decided_ms: int
     #: The amount decided on (the transaction's, or its first alert's before it is stored).
@@ -180,6 +180,36 @@ def load_histories(
         )
         for r in rows
     }
+
+
+@dataclass(frozen=True)
+class WindowMember:
+    """A stored transaction inside some alert's window (`domain/bursts.py`)."""
+
+    transaction_id: str
+    account_id: str
+    event_time: datetime
+    amount: Decimal
+
+
+_WINDOW_MEMBERS = """
+SELECT DISTINCT t.transaction_id, t.account_id, t.event_time, t.amount
+FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS w(account_id, start_at, end_at)
+JOIN transactions t ON t.account_id = w.account_id
+ AND t.event_time >= w.start_at AND t.event_time <= w.end_at
+"""
+
+
+def load_window_members(
+    conn: psycopg.Connection, windows: Sequence[tuple[str, datetime, datetime]]
+) -> list[WindowMember]:
+    """The stored transactions of each (account_id, start, end) window, ends included (one
+    statement for the batch, on the account-and-time index)."""
+    if not windows:
+        return []
+    accounts, starts, ends = (list(column) for column in zip(*windows, strict=True))
+    rows = conn.execute(_WINDOW_MEMBERS, (accounts, starts, ends))
+    return [WindowMember(r[0], r[1], r[2], r[3]) for r in rows]
 
 
 def load_merchants(conn: psycopg.Connection, ids: Iterable[str]) -> dict[str, MerchantRisk]:
