@@ -248,6 +248,11 @@ def test_cpu_and_transaction_recall_targets() -> None:
     assert report.targets([fast])["cpu_per_tx_at_20000"]["met"]
     assert not report.targets([slow])["cpu_per_tx_at_20000"]["met"]
     assert report.targets([_step(5000)])["cpu_per_tx_at_20000"]["met"] is None
+    # cheap per offered transaction, but it fell behind: not a cost per transaction handled
+    behind = _step(20000)
+    behind["cpu_us_per_tx"] = {"pipeline": 80.0}
+    behind["throughput"]["sustained"] = False
+    assert report.targets([behind])["cpu_per_tx_at_20000"]["met"] is False
     # every incident caught but too few of its transactions: the velocity target is not met
     step = _step(5000)
     step["quality"]["per_scenario"]["velocity_burst"] = {"recall": 0.6, "incident_recall": 1.0}
