@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -51,27 +51,38 @@ def velocity_alert(txs: list[Transaction], weight: int) -> FraudAlert:
     return make_alert(last, "HIGH_VELOCITY", weight).model_copy(update={"evidence": evidence})
 
 
+#: tx id, action, version, reason texts and status of the decided transactions among %s.
+DECISIONS = (
+    "SELECT d.transaction_id, d.action, d.version,"
+    " ARRAY(SELECT r ->> 'text' FROM jsonb_array_elements(d.reasons) r), t.status"
+    " FROM decisions d JOIN transactions t USING (transaction_id)"
+    " WHERE d.transaction_id = ANY(%s)"
+)
+
+
+def wait_decisions(
+    conn: psycopg.Connection,
+    txs: list[Transaction],
+    until: Callable[[dict[str, tuple]], bool] = lambda found: True,
+    timeout_s: float = 60,
+) -> dict[str, tuple]:
+    """tx id -> (action, version, reason texts, status) of those decided, once `until` holds on
+    them (or time runs out)."""
+    ids = [tx.transaction_id for tx in txs]
+
+    def by_id(rows: list[tuple]) -> dict[str, tuple]:
+        return {r[0]: tuple(r[1:]) for r in rows}
+
+    return by_id(wait_rows(conn, DECISIONS, (ids,), lambda rows: until(by_id(rows)), timeout_s))
+
+
 def decisions_of(conn: psycopg.Connection, txs: list[Transaction]) -> dict[str, tuple]:
-    """tx id -> (action, version, reason texts, status) of those decided."""
-    rows = conn.execute(
-        "SELECT d.transaction_id, d.action, d.version,"
-        " ARRAY(SELECT r ->> 'text' FROM jsonb_array_elements(d.reasons) r), t.status"
-        " FROM decisions d JOIN transactions t USING (transaction_id)"
-        " WHERE d.transaction_id = ANY(%s)",
-        ([tx.transaction_id for tx in txs],),
-    ).fetchall()
-    conn.rollback()
-    return {r[0]: tuple(r[1:]) for r in rows}
+    """tx id -> (action, version, reason texts, status) of those decided now."""
+    return wait_decisions(conn, txs)
 
 
 def wait_decided(conn: psycopg.Connection, txs: list[Transaction], count: int) -> dict:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = decisions_of(conn, txs)
-        if len(found) >= count:
-            return found
-        time.sleep(0.3)
-    return decisions_of(conn, txs)
+    return wait_decisions(conn, txs, lambda found: len(found) >= count)
 
 
 def test_a_judged_burst_sends_its_earlier_transactions_to_review(running: StackHandle) -> None:
@@ -145,13 +156,12 @@ def test_the_real_rule_escalates_a_burst_through_the_whole_pipeline(stack: Stack
         time.sleep(1)
     reason = REASON.format(n=5, tx=txs[4].transaction_id)
     with psycopg.connect(stack.settings.db_url) as conn:
-        deadline = time.monotonic() + 90
-        found = decisions_of(conn, txs)
-        while time.monotonic() < deadline and not all(
-            found.get(tx.transaction_id, ("",))[0] == "REVIEW" for tx in txs
-        ):
-            time.sleep(0.5)
-            found = decisions_of(conn, txs)
+        found = wait_decisions(
+            conn,
+            txs,
+            lambda found: all(found.get(tx.transaction_id, ("",))[0] == "REVIEW" for tx in txs),
+            timeout_s=90,
+        )
     for tx in txs[:3]:
         assert found.get(tx.transaction_id) == ("REVIEW", 1, [reason], "REVIEW"), found
     fourth = found[txs[3].transaction_id]

@@ -33,8 +33,9 @@ def verdict(action: Action, version: int = 1) -> Verdict:
 
 def burst(count: int = 4) -> BurstWindow:
     """The window of the alert on tx{count}, 5 s after the one before, from tx1 at T0."""
+    tx = f"tx{count}"
     window = window_of(
-        f"tx{count}", ACCOUNT, at(5 * (count - 1)), velocity(count, 5000 * (count - 1))
+        f"HIGH_VELOCITY:{tx}", tx, ACCOUNT, at(5 * (count - 1)), velocity(count, 5000 * (count - 1))
     )
     assert window is not None
     return window
@@ -45,7 +46,7 @@ def members(n: int) -> list[tuple[str, str, datetime]]:
 
 
 def test_the_window_runs_back_from_the_alert_by_its_span() -> None:
-    window = window_of("tx4", ACCOUNT, at(15), velocity(4, 15_000))
+    window = window_of("HIGH_VELOCITY:tx4", "tx4", ACCOUNT, at(15), velocity(4, 15_000))
     assert window == BurstWindow("HIGH_VELOCITY:tx4", "tx4", ACCOUNT, at(0), at(15), 4, "60")
     assert window.holds("tx1", ACCOUNT, at(0)) and window.holds("tx3", ACCOUNT, at(10))
     assert not window.holds("tx4", ACCOUNT, at(15)), "the alerted transaction is decided itself"
@@ -55,11 +56,12 @@ def test_the_window_runs_back_from_the_alert_by_its_span() -> None:
 
 def test_alerts_that_name_no_window_name_none() -> None:
     assert (
-        window_of("t", ACCOUNT, T0, AlertFact("HIGH_AMOUNT", "HIGH", 40, {"amount": "9"})) is None
+        window_of("RULE:t", "t", ACCOUNT, T0, AlertFact("HIGH_AMOUNT", "HIGH", 40, {"amount": "9"}))
+        is None
     )
     garbled = AlertFact("HIGH_VELOCITY", "HIGH", 35, {**velocity().evidence, "span_ms": "soon"})
-    assert window_of("t", ACCOUNT, T0, garbled) is None
-    assert window_of("t", ACCOUNT, T0, velocity(count=1)) is None
+    assert window_of("RULE:t", "t", ACCOUNT, T0, garbled) is None
+    assert window_of("RULE:t", "t", ACCOUNT, T0, velocity(count=1)) is None
 
 
 def test_the_earlier_transactions_go_to_review_with_a_reason_naming_the_burst() -> None:

@@ -154,4 +154,5 @@ def _stored(alert: FraudAlert) -> repo.StoredAlert:
         from_epoch_ms(alert.ts_ms),
         None,
         fact,
+        alert.alert_id,
     )

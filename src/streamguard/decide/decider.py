@@ -129,7 +129,7 @@ def decide(
 def windows_of(alerts: dict[str, list[repo.StoredAlert]]) -> list[bursts.BurstWindow]:
     """The windows that the due transactions' alerts name (velocity bursts)."""
     found = (
-        bursts.window_of(a.transaction_id, a.account_id, a.event_time, a.fact)
+        bursts.window_of(a.alert_id, a.transaction_id, a.account_id, a.event_time, a.fact)
         for items in alerts.values()
         for a in items
     )
@@ -157,9 +157,9 @@ def escalate_windows(
     )
     in_batch = {v.transaction_id: i for i, v in enumerate(versions)}
     for member in members:
-        if member.transaction_id not in found:
+        if (escalated := found.get(member.transaction_id)) is None:
             continue
-        verdict, window = found.pop(member.transaction_id)
+        verdict, window = escalated
         statuses[member.transaction_id] = verdict.status
         if (index := in_batch.get(member.transaction_id)) is not None:
             mine = versions[index]

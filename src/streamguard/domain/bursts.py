@@ -53,7 +53,7 @@ class BurstWindow:
 
 
 def window_of(
-    transaction_id: str, account_id: str, event_time: datetime, fact: AlertFact
+    alert_id: str, transaction_id: str, account_id: str, event_time: datetime, fact: AlertFact
 ) -> BurstWindow | None:
     """The window an alert names in its evidence, or None when it names none (or garbles it)."""
     evidence = fact.evidence
@@ -66,7 +66,7 @@ def window_of(
     if count < 2 or span_ms < 0:
         return None
     return BurstWindow(
-        alert_id=f"{fact.rule_id}:{transaction_id}",
+        alert_id=alert_id,
         transaction_id=transaction_id,
         account_id=account_id,
         start=event_time - timedelta(milliseconds=span_ms),

@@ -44,6 +44,7 @@ class StoredAlert:
     event_time: datetime
     append_at: datetime | None
     fact: AlertFact
+    alert_id: str  # rule_id:transaction_id, as the rule wrote it
 
 
 @dataclass(frozen=True)
@@ -88,14 +89,15 @@ def load_alerts(conn: psycopg.Connection, ids: Sequence[str]) -> dict[str, list[
     """Every stored alert about the transactions `ids`."""
     rows = conn.execute(
         "SELECT transaction_id, account_id, amount, event_time, kafka_append_at, rule_id,"
-        " severity, score_weight, evidence FROM fraud_alerts WHERE transaction_id = ANY(%s)"
+        " severity, score_weight, evidence, alert_id FROM fraud_alerts"
+        " WHERE transaction_id = ANY(%s)"
         " ORDER BY alert_id",
         (list(ids),),
     )
     alerts: dict[str, list[StoredAlert]] = {}
     for r in rows:
         fact = AlertFact(r[5], r[6], r[7], {str(k): str(v) for k, v in (r[8] or {}).items()})
-        alerts.setdefault(r[0], []).append(StoredAlert(r[0], r[1], r[2], r[3], r[4], fact))
+        alerts.setdefault(r[0], []).append(StoredAlert(r[0], r[1], r[2], r[3], r[4], fact, r[9]))
     return alerts
 
 
