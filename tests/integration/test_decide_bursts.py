@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
+from streamguard.bench import collect
 from streamguard.domain.models import FraudAlert, Transaction
 from streamguard.kafka import topics
 from tests.integration.decideproc import decision_service, make_alert, make_tx, producer, send
@@ -167,3 +168,25 @@ def test_the_real_rule_escalates_a_burst_through_the_whole_pipeline(stack: Stack
     fourth = found[txs[3].transaction_id]
     assert fourth[0] == "REVIEW" and fourth[2][-1] == reason, fourth
     assert found[txs[4].transaction_id][0] == "REVIEW"
+
+
+def test_the_bench_counts_an_escalation_apart_from_a_first_verdict(running: StackHandle) -> None:
+    """The bench's first-verdict latency (`bench/collect.py`): an escalated transaction was
+    approved when stored, so its escalation is not its first decision; the alerted one's is."""
+    account = f"LAT-{uuid.uuid4().hex[:8]}"
+    txs = burst(account, 4)
+    prod = producer(running)
+    send(prod, topics.TRANSACTIONS, txs)
+    send(prod, topics.FRAUD_ALERTS, [velocity_alert(txs, 40)])
+    with psycopg.connect(running.settings.db_url) as conn:
+        assert len(wait_decided(conn, txs, 4)) == 4
+        rows = conn.execute(
+            f"SELECT t.transaction_id, {collect.FIRST_DECIDED} IS NOT NULL,"
+            f" {collect.DECIDED_AT} = t.stored_at FROM transactions t {collect.DECISIONS_JOIN}"
+            " WHERE t.transaction_id = ANY(%s)",
+            ([tx.transaction_id for tx in txs],),
+        ).fetchall()
+    first = {r[0]: (r[1], r[2]) for r in rows}
+    for tx in txs[:3]:  # escalated: their verdict was the APPROVED at storing
+        assert first[tx.transaction_id] == (False, True), first
+    assert first[txs[3].transaction_id][0] is True, first
