@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from streamguard.decide.fastparse import label_row as fast_label
 from streamguard.decide.fastparse import ledger_row as fast_row
 from streamguard.decide.parse import split
 from streamguard.domain.event_time import EventTimeBounds
-from streamguard.domain.models import Transaction, from_epoch_ms
+from streamguard.domain.models import FraudLabel, Transaction, from_epoch_ms
 from streamguard.generate.simple import random_transaction
 from streamguard.kafka import topics
-from streamguard.store.ledger import TX_COLUMNS, LedgerRow, ledger_row
+from streamguard.store.ledger import TX_COLUMNS, LabelRow, LedgerRow, label_row, ledger_row
 from tests.unit.test_decide import FakeMessage
 
 #: Kafka's append time: just after the corpus (stamped now), so its event times are believable.
@@ -193,3 +194,52 @@ def test_values_copy_would_escape_take_the_contract_path() -> None:
     assert b"\\u00e3" in accented
     fast = fast_row(accented, APPEND_MS)
     assert fast is not None and "São José" in fast.copy
+
+
+# Labels: the generator's ground truth, one message per transaction.
+
+LABEL = {"transaction_id": "t-1", "account_id": "ACC-1", "scenario": "legit", "is_fraud": False}
+
+
+def contract_label(payload: bytes) -> LabelRow | None:
+    try:
+        return label_row(FraudLabel.model_validate_json(payload))
+    except ValidationError:
+        return None
+
+
+def caller_label(payload: bytes) -> LabelRow | None:
+    """What parse.split makes of a label message: its row, or None for a dead letter."""
+    batch = split([FakeMessage(topics.LABELS, payload)])  # type: ignore[list-item]
+    assert batch.size == 1
+    return batch.labels[0] if batch.labels else None
+
+
+def test_the_generators_labels_take_the_fast_path_with_the_contract_row() -> None:
+    fraud = {**LABEL, "scenario": "card_testing", "is_fraud": True}
+    for body in (LABEL, fraud):
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        assert fast_label(payload) == contract_label(payload) == tuple(body.values())
+
+
+@pytest.mark.parametrize("field", list(LABEL))
+def test_odd_values_of_a_label_field_reach_the_contracts_verdict(field: str) -> None:
+    for value in [*ODD_VALUES, ...]:
+        body = dict(LABEL)
+        if value is ...:
+            del body[field]
+        else:
+            body[field] = value
+        payload = json.dumps(body).encode()
+        fast, contract = fast_label(payload), contract_label(payload)
+        if contract is None:
+            assert fast is None, f"fast path accepted what the contract rejects: {body}"
+        elif fast is not None:
+            assert repr(fast) == repr(contract), (fast, contract)
+        assert repr(caller_label(payload)) == repr(contract), body
+
+
+@pytest.mark.parametrize("payload", [b"", b"{", b"[]", b"null", b'"x"', b"\xff", b"{}"])
+def test_a_label_that_is_not_an_object_goes_to_the_contract(payload: bytes) -> None:
+    assert fast_label(payload) is None
+    assert caller_label(payload) is None  # a dead letter

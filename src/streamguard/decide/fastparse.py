@@ -7,6 +7,9 @@ exactly the row the contract would give; for anything else it returns None and t
 pydantic, which accepts or rejects with its reason. No value object is built: that is where the
 time goes, and the text fields are checked all at once by one regular expression over the line.
 tests/unit/test_decide_fastparse.py checks the two side by side.
+
+The generator's ground-truth labels, one message per transaction, take a fast path of their own
+(`label`): they are as many as the transactions, and pydantic was most of their cost.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import orjson
 
 from streamguard.domain.event_time import EventTimeBounds
 from streamguard.domain.models import Channel, PayeeKeyType, from_epoch_ms
-from streamguard.store.ledger import TX_COLUMNS, LedgerRow
+from streamguard.store.ledger import TX_COLUMNS, LabelRow, LedgerRow
 
 #: 12 integer digits + 2 decimals stays inside numeric(14, 2) without asking how pydantic counts.
 _MAX_AMOUNT = 10**12
@@ -155,3 +158,24 @@ def ledger_row(
         line = line.replace(_NULL, "\\N")
     line += f"\t{_timestamp(append_ms)}\n" if append_ms else "\t\\N\n"
     return LedgerRow(tx_id, account, merchant, device, append_ms, line)
+
+
+_LABEL_FIELDS = itemgetter("transaction_id", "account_id", "scenario", "is_fraud")
+
+
+def label_row(payload: bytes) -> LabelRow | None:
+    """The row of a plainly valid label message, or None: ask pydantic.
+
+    Plainly valid: a JSON object whose four fields have their exact JSON types and whose texts
+    have no whitespace to strip, so that the contract would give this very row. No value object
+    is built, as for transactions."""
+    try:
+        tx_id, account, scenario, is_fraud = _LABEL_FIELDS(orjson.loads(payload))
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    for text in (tx_id, account, scenario):
+        if type(text) is not str or text != text.strip():
+            return None
+    if type(is_fraud) is not bool:
+        return None
+    return (tx_id, account, scenario, is_fraud)

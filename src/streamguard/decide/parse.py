@@ -1,9 +1,10 @@
 """Validation of a poll's messages: good ones by kind, bad ones as dead letters with a reason.
 
 Pure, no I/O. The pydantic contract (domain/models.py) is the single definition of what is valid;
-plainly valid transactions take a fast path to the same row (fastparse.py), everything else goes
-through pydantic. Card numbers are masked before anything is read (domain/redaction.py): one in a
-text field is stored masked, and a rejected message keeps its masked payload and a short reason.
+plainly valid transactions and labels take a fast path to the same row (fastparse.py), everything
+else goes through pydantic. Card numbers are masked before anything is read
+(domain/redaction.py): one in a text field is stored masked, and a rejected message keeps its
+masked payload and a short reason.
 A transaction whose event time is not believable against its Kafka append time (too far ahead,
 or years behind: domain/event_time.py) is rejected too, the same rows the rules job skips.
 Watermark heartbeats (kafka/heartbeat.py) are neither stored nor dead-lettered: only their
@@ -23,7 +24,7 @@ from streamguard.domain.models import FraudAlert, FraudLabel, Transaction
 from streamguard.domain.redaction import redact_card_numbers, redact_card_numbers_in_fields
 from streamguard.kafka import topics
 from streamguard.kafka.heartbeat import is_heartbeat
-from streamguard.store.ledger import DeadLetter, LedgerRow, ledger_row
+from streamguard.store.ledger import DeadLetter, LabelRow, LedgerRow, label_row, ledger_row
 
 _MODELS: dict[str, type[Transaction] | type[FraudAlert] | type[FraudLabel]] = {
     topics.TRANSACTIONS: Transaction,
@@ -45,7 +46,7 @@ class Batch:
 
     transactions: list[LedgerRow] = field(default_factory=list)
     alerts: list[tuple[FraudAlert, int | None]] = field(default_factory=list)
-    labels: list[FraudLabel] = field(default_factory=list)
+    labels: list[LabelRow] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
@@ -102,6 +103,11 @@ def split(messages: list[Message], bounds: EventTimeBounds = DEFAULT_BOUNDS) -> 
                 continue
             if is_heartbeat(message.key(), message.value()):
                 continue
+        elif topic == topics.LABELS:
+            label = fastparse.label_row(value)
+            if label is not None:
+                batch.labels.append(label)
+                continue
         try:
             item = _MODELS[topic].model_validate_json(value)
             if isinstance(item, Transaction):  # a valid model may still be out of datetime range
@@ -125,7 +131,7 @@ def split(messages: list[Message], bounds: EventTimeBounds = DEFAULT_BOUNDS) -> 
         if isinstance(item, FraudAlert):
             batch.alerts.append((item, append_ms(message)))
         elif isinstance(item, FraudLabel):
-            batch.labels.append(item)
+            batch.labels.append(label_row(item))
         elif row is not None:
             batch.transactions.append(row)
     return batch

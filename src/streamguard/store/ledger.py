@@ -280,13 +280,18 @@ def save_alerts(
     return list(row[0]) if row else []
 
 
-def save_labels(conn: psycopg.Connection, labels: Sequence[FraudLabel]) -> None:
+#: One ground-truth label on its way into `transaction_labels`, in its column order.
+LabelRow = tuple[str, str, str, bool]
+
+
+def label_row(label: FraudLabel) -> LabelRow:
+    """The row of a validated label."""
+    return (label.transaction_id, label.account_id, label.scenario, label.is_fraud)
+
+
+def save_labels(conn: psycopg.Connection, labels: Sequence[LabelRow]) -> None:
     """Store the generator's ground truth (write-only for the services)."""
-    _stage(
-        conn,
-        "transaction_labels",
-        [(lb.transaction_id, lb.account_id, lb.scenario, lb.is_fraud) for lb in labels],
-    )
+    _stage(conn, "transaction_labels", labels)
     conn.execute(
         "INSERT INTO transaction_labels (transaction_id, account_id, scenario, is_fraud)"
         " SELECT transaction_id, account_id, scenario, is_fraud FROM stage_transaction_labels"
