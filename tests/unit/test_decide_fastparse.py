@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from streamguard.decide.fastparse import LABEL_FIELDS
 from streamguard.decide.fastparse import label_row as fast_label
 from streamguard.decide.fastparse import ledger_row as fast_row
 from streamguard.decide.parse import split
@@ -21,6 +22,7 @@ from streamguard.domain.event_time import EventTimeBounds
 from streamguard.domain.models import FraudLabel, Transaction, from_epoch_ms
 from streamguard.generate.simple import random_transaction
 from streamguard.kafka import topics
+from streamguard.store import ledger
 from streamguard.store.ledger import TX_COLUMNS, LabelRow, LedgerRow, label_row, ledger_row
 from tests.unit.test_decide import FakeMessage
 
@@ -213,6 +215,12 @@ def caller_label(payload: bytes) -> LabelRow | None:
     batch = split([FakeMessage(topics.LABELS, payload)])  # type: ignore[list-item]
     assert batch.size == 1
     return batch.labels[0] if batch.labels else None
+
+
+def test_the_label_fast_path_reads_every_field_of_the_contract_in_the_tables_order() -> None:
+    assert tuple(FraudLabel.model_fields) == LABEL_FIELDS
+    stage = ledger._STAGES["transaction_labels"]
+    assert tuple(column.split()[0] for column in stage.split(", ")) == LABEL_FIELDS
 
 
 def test_the_generators_labels_take_the_fast_path_with_the_contract_row() -> None:

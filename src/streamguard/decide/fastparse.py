@@ -160,7 +160,9 @@ def ledger_row(
     return LedgerRow(tx_id, account, merchant, device, append_ms, line)
 
 
-_LABEL_FIELDS = itemgetter("transaction_id", "account_id", "scenario", "is_fraud")
+#: A label's fields, in the order of FraudLabel and of `transaction_labels`'s stage table.
+LABEL_FIELDS = ("transaction_id", "account_id", "scenario", "is_fraud")
+_LABEL_FIELDS = itemgetter(*LABEL_FIELDS)
 
 
 def label_row(payload: bytes) -> LabelRow | None:
