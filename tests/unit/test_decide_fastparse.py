@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from streamguard.decide.fastparse import LABEL_FIELDS
 from streamguard.decide.fastparse import label_row as fast_label
 from streamguard.decide.fastparse import ledger_row as fast_row
 from streamguard.decide.parse import split
@@ -23,7 +22,14 @@ from streamguard.domain.models import FraudLabel, Transaction, from_epoch_ms
 from streamguard.generate.simple import random_transaction
 from streamguard.kafka import topics
 from streamguard.store import ledger
-from streamguard.store.ledger import TX_COLUMNS, LabelRow, LedgerRow, label_row, ledger_row
+from streamguard.store.ledger import (
+    LABEL_COLUMNS,
+    TX_COLUMNS,
+    LabelRow,
+    LedgerRow,
+    label_row,
+    ledger_row,
+)
 from tests.unit.test_decide import FakeMessage
 
 #: Kafka's append time: just after the corpus (stamped now), so its event times are believable.
@@ -83,6 +89,16 @@ def length_edges(field: str) -> list[str]:
 def variants(field: str) -> list[Any]:
     """Every odd value for the field, its length edges, and `...` for the field left out."""
     return [*ODD_VALUES, *length_edges(field), ...]
+
+
+def with_value(base: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
+    """A copy of the message with the field set to the value, or left out for `...`."""
+    body = dict(base)
+    if value is ...:
+        del body[field]
+    else:
+        body[field] = value
+    return body
 
 
 def contract_row(payload: bytes) -> LedgerRow | None:
@@ -161,11 +177,7 @@ def test_canonical_messages_take_the_fast_path_with_the_contract_row() -> None:
 @pytest.mark.parametrize("field", list(BASE))
 def test_odd_values_of_a_field_reach_the_contracts_verdict(field: str) -> None:
     for value in variants(field):
-        body = dict(BASE)
-        if value is ...:
-            del body[field]
-        else:
-            body[field] = value
+        body = with_value(BASE, field, value)
         payload = json.dumps(body).encode()
         fast = fast_row(payload, APPEND_MS)
         contract = contract_row(payload)
@@ -218,9 +230,9 @@ def caller_label(payload: bytes) -> LabelRow | None:
 
 
 def test_the_label_fast_path_reads_every_field_of_the_contract_in_the_tables_order() -> None:
-    assert tuple(FraudLabel.model_fields) == LABEL_FIELDS
+    assert tuple(FraudLabel.model_fields) == LABEL_COLUMNS
     stage = ledger._STAGES["transaction_labels"]
-    assert tuple(column.split()[0] for column in stage.split(", ")) == LABEL_FIELDS
+    assert tuple(column.split()[0] for column in stage.split(", ")) == LABEL_COLUMNS
 
 
 def test_the_generators_labels_take_the_fast_path_with_the_contract_row() -> None:
@@ -233,11 +245,7 @@ def test_the_generators_labels_take_the_fast_path_with_the_contract_row() -> Non
 @pytest.mark.parametrize("field", list(LABEL))
 def test_odd_values_of_a_label_field_reach_the_contracts_verdict(field: str) -> None:
     for value in [*ODD_VALUES, ...]:
-        body = dict(LABEL)
-        if value is ...:
-            del body[field]
-        else:
-            body[field] = value
+        body = with_value(LABEL, field, value)
         payload = json.dumps(body).encode()
         fast, contract = fast_label(payload), contract_label(payload)
         if contract is None:

@@ -9,7 +9,7 @@ time goes, and the text fields are checked all at once by one regular expression
 tests/unit/test_decide_fastparse.py checks the two side by side.
 
 The generator's ground-truth labels, one message per transaction, take a fast path of their own
-(`label`): they are as many as the transactions, and pydantic was most of their cost.
+(`label_row`): they are as many as the transactions, and pydantic was most of their cost.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import orjson
 
 from streamguard.domain.event_time import EventTimeBounds
 from streamguard.domain.models import Channel, PayeeKeyType, from_epoch_ms
-from streamguard.store.ledger import TX_COLUMNS, LabelRow, LedgerRow
+from streamguard.store.ledger import LABEL_COLUMNS, TX_COLUMNS, LabelRow, LedgerRow
 
 #: 12 integer digits + 2 decimals stays inside numeric(14, 2) without asking how pydantic counts.
 _MAX_AMOUNT = 10**12
@@ -160,9 +160,7 @@ def ledger_row(
     return LedgerRow(tx_id, account, merchant, device, append_ms, line)
 
 
-#: A label's fields, in the order of FraudLabel and of `transaction_labels`'s stage table.
-LABEL_FIELDS = ("transaction_id", "account_id", "scenario", "is_fraud")
-_LABEL_FIELDS = itemgetter(*LABEL_FIELDS)
+_LABEL_FIELDS = itemgetter(*LABEL_COLUMNS)
 
 
 def label_row(payload: bytes) -> LabelRow | None:

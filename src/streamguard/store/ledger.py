@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import NamedTuple
@@ -280,22 +280,22 @@ def save_alerts(
     return list(row[0]) if row else []
 
 
-#: One ground-truth label on its way into `transaction_labels`, in its column order.
+#: The label columns, in COPY order: FraudLabel's fields of the same names
+#: (tests/unit/test_decide_fastparse.py).
+LABEL_COLUMNS = ("transaction_id", "account_id", "scenario", "is_fraud")
+_LABEL_COLUMNS = ", ".join(LABEL_COLUMNS)
+#: One ground-truth label on its way into `transaction_labels`, in LABEL_COLUMNS order.
 LabelRow = tuple[str, str, str, bool]
-
-
-def label_row(label: FraudLabel) -> LabelRow:
-    """The row of a validated label."""
-    return (label.transaction_id, label.account_id, label.scenario, label.is_fraud)
+#: The row of a validated label.
+label_row: Callable[[FraudLabel], LabelRow] = attrgetter(*LABEL_COLUMNS)
 
 
 def save_labels(conn: psycopg.Connection, labels: Sequence[LabelRow]) -> None:
     """Store the generator's ground truth (write-only for the services)."""
     _stage(conn, "transaction_labels", labels)
     conn.execute(
-        "INSERT INTO transaction_labels (transaction_id, account_id, scenario, is_fraud)"
-        " SELECT transaction_id, account_id, scenario, is_fraud FROM stage_transaction_labels"
-        " ON CONFLICT DO NOTHING"
+        f"INSERT INTO transaction_labels ({_LABEL_COLUMNS})"
+        f" SELECT {_LABEL_COLUMNS} FROM stage_transaction_labels ON CONFLICT DO NOTHING"
     )
     conn.execute("TRUNCATE stage_transaction_labels")
 
