@@ -73,10 +73,18 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(infra: StackHandle, tmp_
             prod.poll(0)
     for alert in late:
         prod.produce(topics.FRAUD_ALERTS, key=alert.account_id, value=alert.model_dump_json())
-    for label in labels:
+    # labels one per message (a producer's own), then in batches (the generator's)
+    for label in labels[:2500]:
         prod.produce(topics.LABELS, key=label.account_id, value=label.model_dump_json())
+    for start in range(2500, len(labels), 250):
+        batch = ",".join(label.model_dump_json() for label in labels[start : start + 250])
+        prod.produce(topics.LABELS, value=f"[{batch}]")
+    # a batch with one bad label is dead-lettered whole, as is an empty one
+    kept_out = labels[0].model_copy(update={"transaction_id": f"CR-{run}-kept-out"})
+    for bad_batch in (f'[{kept_out.model_dump_json()},{{"transaction_id": 1}}]', "[]"):
+        prod.produce(topics.LABELS, key=b"bad", value=bad_batch)
     prod.flush(60)
-    bad_sent = len(range(0, TRANSACTIONS, 2500))
+    bad_sent = len(range(0, TRANSACTIONS, 2500)) + 2
 
     settings = infra.settings
     log = tmp_path / "decide.log"
@@ -199,9 +207,9 @@ def check_ledger(
     # the labels table is write-only for the service; the owner checks it
     (label_count,) = conn.execute(
         "SELECT count(*) FROM transaction_labels WHERE transaction_id = ANY(%s)",
-        ([lb.transaction_id for lb in labels],),
+        ([lb.transaction_id for lb in labels] + [f"CR-{run}-kept-out"],),
     ).fetchone()
-    assert label_count == len(labels)
+    assert label_count == len(labels)  # every label, and none of a dead-lettered batch
     (dead,) = conn.execute(
         "SELECT count(*) FROM dead_letters WHERE message_key = 'bad'::bytea"
         " AND received_at > now() - interval '10 minutes'"

@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from streamguard.config import Settings
-from streamguard.domain.models import FraudLabel, Transaction
+from streamguard.domain.models import Transaction, labels_from_json
 from streamguard.generate.delivery import KafkaSink
 from streamguard.generate.engine import Engine, GeneratorConfig
 from streamguard.generate.modes import run_batch
@@ -39,7 +39,9 @@ def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def read_since(settings: Settings, topic: str, since: dict[int, int]) -> list[tuple[str, str]]:
+def read_since(
+    settings: Settings, topic: str, since: dict[int, int]
+) -> list[tuple[str | None, str]]:
     """Every (key, value) written to `topic` after the offsets `since`."""
     until = end_offsets(settings, topic)
     wanted = sum(until[p] - since.get(p, 0) for p in until)
@@ -58,7 +60,8 @@ def read_since(settings: Settings, topic: str, since: dict[int, int]) -> list[tu
                 break
             for message in consumer.consume(5000, 0.5):
                 if message.error() is None:
-                    out.append((message.key().decode(), message.value().decode()))
+                    key = message.key()
+                    out.append((key and key.decode(), message.value().decode()))
     finally:
         consumer.close()
     return out
@@ -78,17 +81,18 @@ def test_batch_delivers_every_transaction_and_its_label(kafka: StackHandle) -> N
         " ".join(result.stdout.split())
     )
     txs = read_since(settings, topics.TRANSACTIONS, before[topics.TRANSACTIONS])
-    labels = read_since(settings, topics.LABELS, before[topics.LABELS])
-    assert len(txs) == len(labels) == 20_000
+    batches = read_since(settings, topics.LABELS, before[topics.LABELS])
+    assert len(txs) == 20_000
+    labels = [label for _, value in batches for label in labels_from_json(value.encode())]
+    assert len(labels) == 20_000
+    # each of the two chunks (8,192 and 11,808) in messages of up to 500 labels: 17 + 24
+    assert len(batches) == 41 and all(key is None for key, _ in batches)
     parsed = {}
     for key, value in txs:
         tx = Transaction.model_validate_json(value)
         assert key == tx.account_id
         parsed[tx.transaction_id] = tx
-    truth = {
-        label.transaction_id: label
-        for label in (FraudLabel.model_validate_json(v) for _, v in labels)
-    }
+    truth = {label.transaction_id: label for label in labels}
     assert truth.keys() == parsed.keys()
     assert all(truth[i].account_id == parsed[i].account_id for i in parsed)
     fraud = sum(label.is_fraud for label in truth.values())

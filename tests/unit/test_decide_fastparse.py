@@ -14,11 +14,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from streamguard.decide.fastparse import label_row as fast_label
+from streamguard.decide.fastparse import label_rows
 from streamguard.decide.fastparse import ledger_row as fast_row
 from streamguard.decide.parse import split
 from streamguard.domain.event_time import EventTimeBounds
-from streamguard.domain.models import FraudLabel, Transaction, from_epoch_ms
+from streamguard.domain.models import (
+    MAX_LABEL_BATCH,
+    FraudLabel,
+    Transaction,
+    from_epoch_ms,
+    labels_from_json,
+)
 from streamguard.generate.simple import random_transaction
 from streamguard.kafka import topics
 from streamguard.store import ledger
@@ -210,7 +216,7 @@ def test_values_copy_would_escape_take_the_contract_path() -> None:
     assert fast is not None and "São José" in fast.copy
 
 
-# Labels: the generator's ground truth, one message per transaction.
+# Labels: the generator's ground truth, one label or a batch of them per message.
 
 LABEL = {"transaction_id": "t-1", "account_id": "ACC-1", "scenario": "legit", "is_fraud": False}
 
@@ -220,6 +226,13 @@ def contract_label(payload: bytes) -> LabelRow | None:
         return label_row(FraudLabel.model_validate_json(payload))
     except ValidationError:
         return None
+
+
+def fast_label(payload: bytes) -> LabelRow | None:
+    """The fast path's row of a one-label message."""
+    rows = label_rows(payload)
+    assert rows is None or len(rows) == 1
+    return rows[0] if rows else None
 
 
 def caller_label(payload: bytes) -> LabelRow | None:
@@ -259,3 +272,45 @@ def test_odd_values_of_a_label_field_reach_the_contracts_verdict(field: str) -> 
 def test_a_label_that_is_not_an_object_goes_to_the_contract(payload: bytes) -> None:
     assert fast_label(payload) is None
     assert caller_label(payload) is None  # a dead letter
+
+
+def labels_message(bodies: list[dict[str, Any]]) -> FakeMessage:
+    return FakeMessage(topics.LABELS, json.dumps(bodies, separators=(",", ":")).encode())
+
+
+def test_a_batch_of_labels_takes_the_fast_path_with_the_contracts_rows() -> None:
+    bodies = [{**LABEL, "transaction_id": f"t-{i}", "is_fraud": i % 7 == 0} for i in range(500)]
+    payload = json.dumps(bodies, separators=(",", ":")).encode()
+    rows = [tuple(body.values()) for body in bodies]
+    assert label_rows(payload) == rows
+    assert [label_row(label) for label in labels_from_json(payload)] == rows
+    batch = split([labels_message(bodies), labels_message(bodies[:1])])  # type: ignore[list-item]
+    assert batch.labels == [*rows, rows[0]] and not batch.dead
+    assert batch.size == 501 and batch.offsets == {(topics.LABELS, 0): 1}
+
+
+@pytest.mark.parametrize("field", list(LABEL))
+def test_a_batch_with_one_bad_label_is_dead_lettered_whole_naming_it(field: str) -> None:
+    bodies = [{**LABEL, "transaction_id": f"t-{i}"} for i in range(5)]
+    bodies[3] = with_value(LABEL, field, ...)  # the field left out
+    message = labels_message(bodies)
+    assert label_rows(message.value()) is None
+    batch = split([message])  # type: ignore[list-item]
+    assert not batch.labels and len(batch.dead) == 1
+    assert batch.dead[0].reason == f"schema: 3.{field}: Field required"
+    assert batch.dead[0].payload == message.value()  # kept whole, nothing lost
+
+
+@pytest.mark.parametrize("count", [0, MAX_LABEL_BATCH + 1])
+def test_a_batch_of_no_labels_or_too_many_is_a_dead_letter(count: int) -> None:
+    message = labels_message([LABEL] * count)
+    assert label_rows(message.value()) is None
+    batch = split([message])  # type: ignore[list-item]
+    assert not batch.labels and len(batch.dead) == 1
+    assert batch.dead[0].reason.startswith("schema: message: List should have at")
+
+
+def test_a_full_batch_is_accepted() -> None:
+    bodies = [{**LABEL, "transaction_id": f"t-{i}"} for i in range(MAX_LABEL_BATCH)]
+    batch = split([labels_message(bodies)])  # type: ignore[list-item]
+    assert len(batch.labels) == MAX_LABEL_BATCH and not batch.dead

@@ -7,9 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from streamguard.domain.models import FraudLabel, Transaction
+from streamguard.domain.models import FraudLabel, Transaction, labels_from_json
 from streamguard.generate.engine import Engine, GeneratorConfig
-from streamguard.generate.wire import amounts, as_models, render, transaction_ids
+from streamguard.generate.wire import (
+    LABELS_PER_MESSAGE,
+    amounts,
+    as_models,
+    label_batches,
+    render,
+    transaction_ids,
+)
 
 START_MS = 1_750_000_000_000
 
@@ -56,6 +63,20 @@ def test_every_message_is_valid_against_the_schema(engine: Engine) -> None:
             assert truth.is_fraud == (truth.scenario != "legit")
             assert json.loads(value)["amount"] == float(tx.amount)
             assert len(tx.card_last4) == 4 and tx.card_token.startswith("tok_")
+
+
+def test_a_chunks_labels_travel_in_batches_that_hold_each_label_once(engine: Engine) -> None:
+    chunk = next(chunks(engine, 1, False))
+    rendered = render(chunk, engine)
+    batches = label_batches(rendered.labels)
+    assert len(batches) == -(-len(rendered) // LABELS_PER_MESSAGE) > 1
+    read = [label for batch in batches for label in labels_from_json(batch.encode())]
+    assert [label.model_dump_json() for label in read] == rendered.labels
+    assert label_batches(rendered.labels[:3], size=2) == [
+        f"[{rendered.labels[0]},{rendered.labels[1]}]",
+        f"[{rendered.labels[2]}]",
+    ]
+    assert label_batches([]) == []
 
 
 def test_amounts_are_exact_with_two_decimals() -> None:

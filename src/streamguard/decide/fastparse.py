@@ -8,8 +8,8 @@ pydantic, which accepts or rejects with its reason. No value object is built: th
 time goes, and the text fields are checked all at once by one regular expression over the line.
 tests/unit/test_decide_fastparse.py checks the two side by side.
 
-The generator's ground-truth labels, one message per transaction, take a fast path of their own
-(`label_row`): they are as many as the transactions, and pydantic was most of their cost.
+The generator's ground-truth labels take a fast path of their own (`label_rows`): they are as
+many as the transactions, and pydantic was most of their cost.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from streamguard.domain.event_time import EventTimeBounds
-from streamguard.domain.models import Channel, PayeeKeyType, from_epoch_ms
+from streamguard.domain.models import MAX_LABEL_BATCH, Channel, PayeeKeyType, from_epoch_ms
 from streamguard.store.ledger import LABEL_COLUMNS, TX_COLUMNS, LabelRow, LedgerRow
 
 #: 12 integer digits + 2 decimals stays inside numeric(14, 2) without asking how pydantic counts.
@@ -163,15 +163,13 @@ def ledger_row(
 _LABEL_FIELDS = itemgetter(*LABEL_COLUMNS)
 
 
-def label_row(payload: bytes) -> LabelRow | None:
-    """The row of a plainly valid label message, or None: ask pydantic.
-
-    Plainly valid: a JSON object whose four fields have their exact JSON types and whose texts
-    have no whitespace to strip, so that the contract would give this very row. No value object
-    is built, as for transactions."""
+def _label(parsed: Any) -> LabelRow | None:
+    """The row of one parsed label if plainly valid: a JSON object whose four fields have their
+    exact JSON types and whose texts have no whitespace to strip, so that the contract would give
+    this very row."""
     try:
-        tx_id, account, scenario, is_fraud = _LABEL_FIELDS(orjson.loads(payload))
-    except (orjson.JSONDecodeError, KeyError, TypeError):
+        tx_id, account, scenario, is_fraud = _LABEL_FIELDS(parsed)
+    except (KeyError, TypeError):
         return None
     for text in (tx_id, account, scenario):
         if type(text) is not str or text != text.strip():
@@ -179,3 +177,20 @@ def label_row(payload: bytes) -> LabelRow | None:
     if type(is_fraud) is not bool:
         return None
     return (tx_id, account, scenario, is_fraud)
+
+
+def label_rows(payload: bytes) -> list[LabelRow] | None:
+    """The rows of a plainly valid label message, one label or a batch of them, or None: ask
+    pydantic (`labels_from_json`). A batch is taken whole or not at all, so that a bad label
+    sends its whole message to the dead letters. No value object is built, as for transactions."""
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if type(parsed) is not list:
+        row = _label(parsed)
+        return None if row is None else [row]
+    if not 1 <= len(parsed) <= MAX_LABEL_BATCH:
+        return None
+    rows = [_label(item) for item in parsed]
+    return None if None in rows else rows  # type: ignore[return-value]

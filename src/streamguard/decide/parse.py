@@ -2,7 +2,9 @@
 
 Pure, no I/O. The pydantic contract (domain/models.py) is the single definition of what is valid;
 plainly valid transactions and labels take a fast path to the same row (fastparse.py), everything
-else goes through pydantic. Card numbers are masked before anything is read
+else goes through pydantic. A label message holds one label or a batch of them (the generator
+sends a batch per chunk); a batch with one bad label is dead-lettered whole, with the reason
+naming that label's index. Card numbers are masked before anything is read
 (domain/redaction.py): one in a text field is stored masked, and a rejected message keeps its
 masked payload and a short reason.
 A transaction whose event time is not believable against its Kafka append time (too far ahead,
@@ -20,16 +22,15 @@ from pydantic import ValidationError
 
 from streamguard.decide import fastparse
 from streamguard.domain.event_time import EventTimeBounds
-from streamguard.domain.models import FraudAlert, FraudLabel, Transaction
+from streamguard.domain.models import FraudAlert, Transaction, labels_from_json
 from streamguard.domain.redaction import redact_card_numbers, redact_card_numbers_in_fields
 from streamguard.kafka import topics
 from streamguard.kafka.heartbeat import is_heartbeat
 from streamguard.store.ledger import DeadLetter, LabelRow, LedgerRow, label_row, ledger_row
 
-_MODELS: dict[str, type[Transaction] | type[FraudAlert] | type[FraudLabel]] = {
+_MODELS: dict[str, type[Transaction] | type[FraudAlert]] = {
     topics.TRANSACTIONS: Transaction,
     topics.FRAUD_ALERTS: FraudAlert,
-    topics.LABELS: FraudLabel,
 }
 
 
@@ -52,7 +53,7 @@ class Batch:
 
     @property
     def size(self) -> int:
-        """How many messages the batch holds, good and bad."""
+        """How many items the batch holds, good and bad (each label of a batch counts)."""
         return len(self.transactions) + len(self.alerts) + len(self.labels) + len(self.dead)
 
     def alert_append_ms(self) -> dict[str, int | None]:
@@ -87,26 +88,42 @@ def validation_reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
+def _dead_letter(message: Message, exc: Exception) -> DeadLetter:
+    """The message as a dead letter: masked key and payload, and the reason."""
+    return DeadLetter(
+        message.topic() or "",
+        message.partition() or 0,
+        message.offset() or 0,
+        redact_card_numbers(message.key()),
+        redact_card_numbers(message.value()),
+        validation_reason(exc),
+    )
+
+
 def split(messages: list[Message], bounds: EventTimeBounds = DEFAULT_BOUNDS) -> Batch:
     """Validate each message; good ones by kind, bad ones as dead letters, heartbeats skipped."""
     batch = Batch()
     for message in messages:
         topic, partition = message.topic() or "", message.partition() or 0
-        offset = message.offset() or 0
-        batch.offsets[(topic, partition)] = offset + 1
+        batch.offsets[(topic, partition)] = (message.offset() or 0) + 1
         row: LedgerRow | None = None
         value = redact_card_numbers_in_fields(message.value() or b"")
+        if topic == topics.LABELS:  # one label or a batch, taken whole or dead-lettered whole
+            rows = fastparse.label_rows(value)
+            if rows is None:
+                try:
+                    rows = [label_row(label) for label in labels_from_json(value)]
+                except (ValidationError, ValueError) as exc:
+                    batch.dead.append(_dead_letter(message, exc))
+                    continue
+            batch.labels.extend(rows)
+            continue
         if topic == topics.TRANSACTIONS:
             row = fastparse.ledger_row(value, append_ms(message), bounds)
             if row is not None:
                 batch.transactions.append(row)
                 continue
             if is_heartbeat(message.key(), message.value()):
-                continue
-        elif topic == topics.LABELS:
-            label = fastparse.label_row(value)
-            if label is not None:
-                batch.labels.append(label)
                 continue
         try:
             item = _MODELS[topic].model_validate_json(value)
@@ -117,21 +134,10 @@ def split(messages: list[Message], bounds: EventTimeBounds = DEFAULT_BOUNDS) -> 
                     raise EventTimeError(reason)
                 row = ledger_row(item, appended)
         except (ValidationError, ValueError, OverflowError) as exc:
-            batch.dead.append(
-                DeadLetter(
-                    topic,
-                    partition,
-                    offset,
-                    redact_card_numbers(message.key()),
-                    redact_card_numbers(message.value()),
-                    validation_reason(exc),
-                )
-            )
+            batch.dead.append(_dead_letter(message, exc))
             continue
         if isinstance(item, FraudAlert):
             batch.alerts.append((item, append_ms(message)))
-        elif isinstance(item, FraudLabel):
-            batch.labels.append(label_row(item))
         elif row is not None:
             batch.transactions.append(row)
     return batch

@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     field_validator,
     model_validator,
 )
@@ -173,3 +174,19 @@ class FraudLabel(_Message):
     account_id: str
     scenario: str = Field(description="'legit' or the fraud scenario's name")
     is_fraud: bool
+
+
+#: The most labels one message of `transaction_labels` may carry (about 100 bytes each, so a
+#: full batch stays far below Kafka's 1 MB message limit).
+MAX_LABEL_BATCH = 5_000
+_LABEL_BATCH = TypeAdapter(
+    Annotated[list[FraudLabel], Field(min_length=1, max_length=MAX_LABEL_BATCH)]
+)
+
+
+def labels_from_json(payload: bytes) -> list[FraudLabel]:
+    """The labels of one `transaction_labels` message: one label object, or a JSON array of
+    1..MAX_LABEL_BATCH of them (the generator's batches). Raises ValidationError."""
+    if payload.lstrip().startswith(b"["):
+        return _LABEL_BATCH.validate_json(payload)
+    return [FraudLabel.model_validate_json(payload)]

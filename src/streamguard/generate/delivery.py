@@ -19,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
+import orjson
 from confluent_kafka import KafkaError, Message
 
 from streamguard.config import Settings
-from streamguard.generate.wire import Rendered
+from streamguard.generate.wire import Rendered, label_batches
 from streamguard.kafka import topics
 from streamguard.kafka.client import producer_config
 from streamguard.kafka.producer import Producer
@@ -78,8 +79,18 @@ class Sink(Protocol):
     def close(self, timeout_s: float = 120) -> DeliveryReport: ...
 
 
+def labels_in(value: bytes | None) -> int:
+    """How many labels a `transaction_labels` message held (a failed one counts each)."""
+    try:
+        parsed = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return 1
+    return len(parsed) if isinstance(parsed, list) else 1
+
+
 class KafkaSink:
-    """Transactions and their labels to Kafka, keyed by account id."""
+    """Transactions to Kafka keyed by account id, and their labels in batches (a chunk's labels
+    in messages of up to `wire.LABELS_PER_MESSAGE`). The report counts labels, not messages."""
 
     def __init__(
         self,
@@ -113,7 +124,8 @@ class KafkaSink:
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             return
-        self.report.failed[msg.topic() or "?"] += 1
+        topic = msg.topic() or "?"
+        self.report.failed[topic] += labels_in(msg.value()) if topic == topics.LABELS else 1
         if len(self.report.errors) < 5:
             self.report.errors.append(f"{msg.topic()}: {err.str()}")
             self._say(f"delivery failed ({msg.topic()}): {err.str()}")
@@ -128,7 +140,8 @@ class KafkaSink:
         """Queue every message of the chunk; raise a delivery failure seen since the last one."""
         self._producer.produce_all(topics.TRANSACTIONS, rendered.values, rendered.keys)
         self.report.produced[topics.TRANSACTIONS] += len(rendered)
-        self._producer.produce_all(topics.LABELS, rendered.labels, rendered.keys)
+        for batch in label_batches(rendered.labels):  # not keyed: nothing joins labels by account
+            self._producer.produce(topics.LABELS, batch)
         self.report.produced[topics.LABELS] += len(rendered)
         self._producer.poll(0)
 

@@ -32,6 +32,18 @@ class Rendered:
         return len(self.values)
 
 
+#: Labels per `transaction_labels` message: a stream tick's chunk (200 at 20,000 tx/s) goes
+#: whole, a batch mode chunk in a few messages of about 50 kB.
+LABELS_PER_MESSAGE = 500
+
+
+def label_batches(labels: list[str], size: int = LABELS_PER_MESSAGE) -> list[str]:
+    """The chunk's labels as JSON arrays of up to `size` (a message each, parsed by
+    `domain.models.labels_from_json`): one message per transaction doubled the generator's
+    and the broker's messages and cost the decision service a Kafka message per label."""
+    return ["[" + ",".join(labels[i : i + size]) + "]" for i in range(0, len(labels), size)]
+
+
 #: Amounts below this many centavos come from a table of ready strings (6 MB for R$ 1,000).
 _TABLE_CENTS = 100_000
 
