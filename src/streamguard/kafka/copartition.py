@@ -13,7 +13,9 @@ from confluent_kafka.admin import ClusterMetadata
 
 from streamguard.kafka import topics
 
-#: The topics the decision service reads, all keyed by account_id.
+#: The topics the decision service reads, with one partition count: transactions and alerts are
+#: keyed by account_id; labels need not be (nothing joins them), but the range assignor then
+#: gives every instance the same partition numbers of each of the three.
 ACCOUNT_KEYED = (topics.TRANSACTIONS, topics.FRAUD_ALERTS, topics.LABELS)
 
 
