@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap_mb: int = 768
+    # How the consumers (the decision service, the rules job's source) fetch: the broker answers
+    # a fetch once it holds fetch_min_bytes for it or fetch_wait_ms have passed. Kafka's default,
+    # 1 byte, answers every produced batch with a fetch of its own.
+    kafka_fetch_min_bytes: int = Field(default=1, ge=1)
+    kafka_fetch_wait_ms: int = Field(default=500, ge=0)
+    # How long StreamGuard's own producers wait to fill a batch.
+    kafka_linger_ms: float = Field(default=5, ge=0)
     transactions_partitions: int = 3
     alerts_partitions: int = 3
     decisions_partitions: int = 3

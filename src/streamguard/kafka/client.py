@@ -18,7 +18,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "bootstrap.servers": settings.bootstrap_servers,
         "enable.idempotence": True,
         "acks": "all",
-        "linger.ms": 5,
+        "linger.ms": settings.kafka_linger_ms,
         "compression.type": "lz4",
         "message.timeout.ms": 120_000,
         "partitioner": PARTITIONER,
@@ -39,5 +39,7 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
         "partition.assignment.strategy": "range",
+        "fetch.min.bytes": settings.kafka_fetch_min_bytes,
+        "fetch.wait.max.ms": settings.kafka_fetch_wait_ms,
         **overrides,
     }

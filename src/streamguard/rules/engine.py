@@ -159,6 +159,8 @@ class Source:
                 "properties.group.id": group_id,
                 "scan.startup.mode": startup,
                 "properties.auto.offset.reset": "earliest",
+                "properties.fetch.min.bytes": str(settings.kafka_fetch_min_bytes),
+                "properties.fetch.max.wait.ms": str(settings.kafka_fetch_wait_ms),
                 "format": "json",
                 "json.ignore-parse-errors": "true",
             }
