@@ -18,7 +18,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "bootstrap.servers": settings.bootstrap_servers,
         "enable.idempotence": True,
         "acks": "all",
-        "linger.ms": settings.kafka_linger_ms,
+        "linger.ms": 5,
         "compression.type": "lz4",
         "message.timeout.ms": 120_000,
         "partitioner": PARTITIONER,
