@@ -136,32 +136,48 @@ def kill_mid_batch(
     merchants: list[str],
     conn: psycopg.Connection,
 ) -> int:
-    """SIGKILL the service while its batch transaction is open; return the committed count."""
+    """SIGKILL the service inside a batch; return the count committed before it.
+
+    Once a batch has committed, the test locks the merchants' counter rows. The next batch then
+    waits on them inside its transaction, its rows copied and nothing committed, and is killed
+    there. Psycopg sends one statement at a time, so its COMMIT was never sent.
+    """
     deadline = time.monotonic() + 120
-    with psycopg.connect(superuser_conninfo(settings), autocommit=True) as admin:  # type: ignore[arg-type]
-        while time.monotonic() < deadline:
+    db_url = settings.db_url  # type: ignore[attr-defined]
+    admin = superuser_conninfo(settings)  # type: ignore[arg-type]
+    with psycopg.connect(db_url) as locker, psycopg.connect(admin, autocommit=True) as watch:
+        while (stored := committed_count(conn, merchants)) == 0:
             assert process.poll() is None, "the service exited by itself"
-            (stored,) = conn.execute(
-                "SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats WHERE merchant_id = ANY(%s)",
-                (merchants,),
-            ).fetchone()
-            conn.rollback()
-            if stored > 0:
-                # inside a batch: its transaction open, its rows copied, nothing committed yet
-                # (the service has two connections; one batch's COPY overlaps the last commit)
-                copying = admin.execute(
-                    "SELECT 1 FROM pg_stat_activity"
-                    " WHERE application_name = 'streamguard-decide' AND xact_start IS NOT NULL"
-                    " AND state IN ('active', 'idle in transaction')"
-                    " AND query LIKE 'COPY transactions%'"
-                ).fetchone()
-                if copying:
-                    process.send_signal(signal.SIGKILL)
-                    process.wait(10)
-                    break
+            assert time.monotonic() < deadline, "no batch committed"
             time.sleep(0.01)
-        else:
-            raise AssertionError("never caught the service inside a batch")
+        assert stored < TRANSACTIONS, "the whole backlog committed before the lock"
+        locker.execute(
+            "SELECT 1 FROM merchant_stats WHERE merchant_id = ANY(%s) FOR UPDATE", (merchants,)
+        )
+        blocked: list[tuple[int]] = []
+        while not blocked:
+            assert process.poll() is None, "the service exited by itself"
+            assert time.monotonic() < deadline, "no batch waited on the lock"
+            time.sleep(0.01)
+            blocked = watch.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'streamguard-decide'"
+                " AND %s = ANY(pg_blocking_pids(pid))",
+                (locker.info.backend_pid,),
+            ).fetchall()
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        locker.rollback()
+        # the killed batch's backend goes on, finds its client gone and rolls back
+        pids = [pid for (pid,) in blocked]
+        while watch.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+        ).fetchone():
+            assert time.monotonic() < deadline, "the killed batch's backend stayed"
+            time.sleep(0.01)
+    return committed_count(conn, merchants)
+
+
+def committed_count(conn: psycopg.Connection, merchants: list[str]) -> int:
     (committed,) = conn.execute(
         "SELECT COALESCE(sum(tx_count), 0) FROM merchant_stats WHERE merchant_id = ANY(%s)",
         (merchants,),
