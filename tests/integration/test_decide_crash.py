@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from streamguard.config import Settings
 from streamguard.domain.models import FraudLabel
 from streamguard.kafka import topics
 from streamguard.stack.postgres_server import superuser_conninfo
@@ -132,7 +133,7 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(infra: StackHandle, tmp_
 
 def kill_mid_batch(
     process: subprocess.Popen[bytes],
-    settings: object,
+    settings: Settings,
     merchants: list[str],
     conn: psycopg.Connection,
 ) -> int:
@@ -143,9 +144,11 @@ def kill_mid_batch(
     there. Psycopg sends one statement at a time, so its COMMIT was never sent.
     """
     deadline = time.monotonic() + 120
-    db_url = settings.db_url  # type: ignore[attr-defined]
-    admin = superuser_conninfo(settings)  # type: ignore[arg-type]
-    with psycopg.connect(db_url) as locker, psycopg.connect(admin, autocommit=True) as watch:
+    admin = superuser_conninfo(settings)
+    with (
+        psycopg.connect(settings.db_url) as locker,
+        psycopg.connect(admin, autocommit=True) as watch,
+    ):
         while (stored := committed_count(conn, merchants)) == 0:
             assert process.poll() is None, "the service exited by itself"
             assert time.monotonic() < deadline, "no batch committed"
