@@ -291,7 +291,23 @@ label_row: Callable[[FraudLabel], LabelRow] = attrgetter(*LABEL_COLUMNS)
 
 
 def save_labels(conn: psycopg.Connection, labels: Sequence[LabelRow]) -> None:
-    """Store the generator's ground truth (write-only for the services)."""
+    """Store the generator's ground truth once each (write-only for the services).
+
+    The common case, all new, is one COPY straight into the table inside a savepoint, as for
+    transactions. If a label is already there (a replay), the savepoint is rolled back and the
+    labels go through the stage table and ON CONFLICT DO NOTHING instead.
+    """
+    try:
+        with (
+            conn.transaction(),
+            conn.cursor() as cur,
+            cur.copy(f"COPY transaction_labels ({_LABEL_COLUMNS}) FROM STDIN") as copy,
+        ):
+            for label in labels:
+                copy.write_row(label)
+        return
+    except psycopg.errors.UniqueViolation:
+        pass
     _stage(conn, "transaction_labels", labels)
     conn.execute(
         f"INSERT INTO transaction_labels ({_LABEL_COLUMNS})"
