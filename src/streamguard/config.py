@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     # The out-of-order bound; fractions of a second are allowed (a shorter one alerts sooner).
     watermark_delay_s: float = Field(default=2.0, ge=0)
     idle_timeout_s: int = 30
+    # How often the rules job's source emits a watermark, and how long an operator's output
+    # buffer may wait to fill before it is sent downstream (Flink's defaults: 200 ms and 100 ms).
+    # A windowed alert waits for one watermark and crosses a few such buffers.
+    flink_watermark_interval_ms: int = Field(default=200, ge=1)
+    flink_buffer_timeout_ms: int = Field(default=100, ge=0)
     # Event-time sanity against Kafka's append time (domain/event_time.py): a transaction more
     # than this far ahead of its arrival, or this much older, is dead-lettered and never moves
     # the watermark. Real clocks disagree by seconds, so the future bound is seconds.

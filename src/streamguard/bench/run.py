@@ -298,6 +298,8 @@ def stack_summary(stack: PrivateStack) -> dict[str, Any]:
         "flink_heap_mb": s.flink_heap_mb,
         "kafka_heap_mb": s.kafka_heap_mb,
         "watermark_delay_s": s.watermark_delay_s,
+        "flink_watermark_interval_ms": s.flink_watermark_interval_ms,
+        "flink_buffer_timeout_ms": s.flink_buffer_timeout_ms,
         "idle_timeout_s": s.idle_timeout_s,
         "checkpoint_interval_s": s.checkpoint_interval_s,
     }

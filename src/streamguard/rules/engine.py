@@ -222,6 +222,32 @@ def connector_jar(settings: Settings) -> Path:
     return flink_connector_jar(settings)
 
 
+def job_options(settings: Settings) -> dict[str, str]:
+    """The Flink options every StreamGuard job runs with, whatever it reads and wherever it runs."""
+    return {
+        "table.local-time-zone": settings.local_time_zone,
+        "table.exec.source.idle-timeout": f"{settings.idle_timeout_s} s",
+        "parallelism.default": str(settings.flink_parallelism),
+        "pipeline.name": JOB_NAME,
+        # Heap state: the rules keep minutes of events per account, small enough for the heap,
+        # and the fastest backend there is. TTL bounds what an idle account leaves behind.
+        "state.backend.type": "hashmap",
+        "table.exec.state.ttl": STATE_TTL,
+        # SQL operators copy what they keep, so records can be passed on without a copy.
+        "pipeline.object-reuse": "true",
+        # Each rule's INSERT expands the shared views anew; planning equal sub-plans once lets
+        # every per-account rule read one account_history operator instead of one each.
+        "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
+        # The REST API's metrics (the bench's and the console's live figures) at most 1 s
+        # old, not 10 s: they are fetched only when someone asks.
+        "metrics.fetcher.update-interval": "1000",
+        # A windowed alert waits for the first watermark past its transaction, then crosses a
+        # few exchanges whose output buffers are sent when full or when this timeout passes.
+        "pipeline.auto-watermark-interval": f"{settings.flink_watermark_interval_ms} ms",
+        "execution.buffer-timeout.interval": f"{settings.flink_buffer_timeout_ms} ms",
+    }
+
+
 def create_environment(
     settings: Settings,
     *,
@@ -247,24 +273,7 @@ def create_environment(
 
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     conf = env.get_config()
-    options: dict[str, Any] = {
-        "table.local-time-zone": settings.local_time_zone,
-        "table.exec.source.idle-timeout": f"{settings.idle_timeout_s} s",
-        "parallelism.default": str(settings.flink_parallelism),
-        "pipeline.name": JOB_NAME,
-        # Heap state: the rules keep minutes of events per account, small enough for the heap,
-        # and the fastest backend there is. TTL bounds what an idle account leaves behind.
-        "state.backend.type": "hashmap",
-        "table.exec.state.ttl": STATE_TTL,
-        # SQL operators copy what they keep, so records can be passed on without a copy.
-        "pipeline.object-reuse": "true",
-        # Each rule's INSERT expands the shared views anew; planning equal sub-plans once lets
-        # every per-account rule read one account_history operator instead of one each.
-        "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
-        # The REST API's metrics (the bench's and the console's live figures) at most 1 s
-        # old, not 10 s: they are fetched only when someone asks.
-        "metrics.fetcher.update-interval": "1000",
-    }
+    options = job_options(settings)
     options["rest.port"] = str(ui_port)
     options["pipeline.jars"] = ";".join(jar.as_uri() for jar in [*(jars or []), functions_jar()])
     if checkpoints:
