@@ -119,9 +119,28 @@ def _stage(conn: psycopg.Connection, table: str, rows: Sequence[tuple]) -> None:
     conn.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({_STAGES[table]}) ON COMMIT DELETE ROWS"
     )
-    with conn.cursor() as cur, cur.copy(f"COPY {stage} FROM STDIN") as copy:
+    with conn.cursor() as cur:
+        _write_rows(cur, f"COPY {stage} FROM STDIN", rows)
+
+
+def _write_rows(cur: psycopg.Cursor, statement: str, rows: Sequence[tuple]) -> None:
+    """One COPY ... FROM STDIN of rows of values, formatted by psycopg."""
+    with cur.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def _copy_if_new(conn: psycopg.Connection, copy: Callable[[psycopg.Cursor], None]) -> bool:
+    """Run one COPY straight into a table inside a savepoint: the common case, all rows new.
+
+    Returns False, having stored nothing, if any row is already there (a replay).
+    """
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            copy(cur)
+    except psycopg.errors.UniqueViolation:
+        return False
+    return True
 
 
 class LedgerRow(NamedTuple):
@@ -186,12 +205,7 @@ def copy_new_transactions(conn: psycopg.Connection, rows: Sequence[LedgerRow]) -
     Returns False, having stored nothing, if any row is already there. It touches no row another
     batch could be writing, so it may run while the previous batch is still being decided.
     """
-    try:
-        with conn.transaction(), conn.cursor() as cur:
-            _copy_rows(cur, "transactions", rows)
-    except psycopg.errors.UniqueViolation:
-        return False
-    return True
+    return _copy_if_new(conn, lambda cur: _copy_rows(cur, "transactions", rows))
 
 
 def save_transactions(
@@ -297,17 +311,9 @@ def save_labels(conn: psycopg.Connection, labels: Sequence[LabelRow]) -> None:
     transactions. If a label is already there (a replay), the savepoint is rolled back and the
     labels go through the stage table and ON CONFLICT DO NOTHING instead.
     """
-    try:
-        with (
-            conn.transaction(),
-            conn.cursor() as cur,
-            cur.copy(f"COPY transaction_labels ({_LABEL_COLUMNS}) FROM STDIN") as copy,
-        ):
-            for label in labels:
-                copy.write_row(label)
+    copy = f"COPY transaction_labels ({_LABEL_COLUMNS}) FROM STDIN"
+    if _copy_if_new(conn, lambda cur: _write_rows(cur, copy, labels)):
         return
-    except psycopg.errors.UniqueViolation:
-        pass
     _stage(conn, "transaction_labels", labels)
     conn.execute(
         f"INSERT INTO transaction_labels ({_LABEL_COLUMNS})"
